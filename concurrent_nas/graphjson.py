@@ -1,0 +1,79 @@
+"""Architectures as networkx node-link JSON, so users can bring their own DAG."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import networkx as nx
+
+from . import dag as dagmod
+from .errors import CnasError
+
+
+def to_node_link(dag: nx.DiGraph) -> dict:
+    """Node-link form (``links`` key, as every networkx version reads it)."""
+    data = nx.node_link_data(dag, edges="links")
+    data["graph"] = {k: v for k, v in data["graph"].items() if _jsonable(v)}
+    return data
+
+
+def from_node_link(data: dict, *, where: str = "graph") -> nx.DiGraph:
+    """Parse node-link data written by any networkx version (``links`` or ``edges`` key).
+
+    Raises
+    ------
+    CnasError
+        If the data is not a node-link graph or the graph is not a single-input,
+        single-output DAG with integer vertices.
+    """
+    if not isinstance(data, dict) or "nodes" not in data:
+        raise CnasError(f"{where}: not a networkx node-link graph (no 'nodes' list)")
+    key = "edges" if "edges" in data else "links"
+    if key not in data:
+        raise CnasError(f"{where}: node-link graph has neither a 'links' nor an 'edges' list")
+    try:
+        graph = nx.node_link_graph(data, directed=True, multigraph=False, edges=key)
+    except (KeyError, TypeError, nx.NetworkXError) as exc:
+        raise CnasError(f"{where}: malformed node-link graph ({exc})") from None
+    try:
+        dagmod.validate(graph)
+    except CnasError as exc:
+        raise CnasError(f"{where}: {exc}") from None
+    dag = nx.DiGraph()
+    dag.graph.update(graph.graph)
+    dag.add_nodes_from(sorted(graph.nodes(data=True)))
+    dag.add_edges_from(sorted(graph.edges))
+    dag.graph["input"] = dagmod.input_vertex(graph) if "input" not in graph.graph else graph.graph["input"]
+    dag.graph["output"] = dagmod.output_vertex(graph) if "output" not in graph.graph else graph.graph["output"]
+    dag.graph.setdefault("generator", "custom")
+    return dag
+
+
+def read_graph(path: str | Path) -> nx.DiGraph:
+    """Read a node-link JSON file into a validated architecture DAG."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise CnasError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise CnasError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CnasError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    return from_node_link(data, where=str(path))
+
+
+def write_graph(dag: nx.DiGraph, path: str | Path) -> None:
+    """Write ``dag`` as node-link JSON."""
+    Path(path).write_text(json.dumps(to_node_link(dag), indent=1, sort_keys=True) + "\n")
+
+
+def _jsonable(value) -> bool:
+    try:
+        json.dumps(value)
+    except TypeError:
+        return False
+    return True
