@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import platform
 import shlex
-import sys
 
 from .common import parse_params, progress_bar
 
@@ -41,7 +40,7 @@ def run(args) -> int:
         write_table(table, tmp / ARCHITECTURES)
         write_json(
             {
-                "command": shlex.join(["cnas", *sys.argv[1:]]),
+                "command": shlex.join(["cnas", *args.argv]),
                 "package_version": __version__,
                 "python": platform.python_version(),
                 "generator": args.gen,

@@ -49,7 +49,14 @@ def staged_randwire(
     offset = 0
     previous_merge = None
     for stage, (size, child) in enumerate(zip(sizes, rng.spawn(stages))):
-        part = dagmod.dfs_orient(spec.build(size, child, **base_params))
+        try:
+            undirected = spec.build(size, child, **base_params)
+        except CnasError as exc:
+            raise CnasError(
+                f"generator 'fb': stage {stage} has {size} blocks, too few for its base '{base}' ({exc}); "
+                "use more nodes or fewer stages"
+            ) from None
+        part = dagmod.dfs_orient(undirected)
         part = nx.relabel_nodes(part, {v: v + offset for v in part})
         dag.add_nodes_from(part)
         dag.add_edges_from(part.edges)
