@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -197,3 +198,34 @@ def test_export_unknown_id_and_missing_run(small_dp_run, tmp_path):
     assert result.returncode == 2 and "no architecture 99" in result.stderr
     result = run_cli("export", str(tmp_path / "missing"), "0")
     assert result.returncode == 2 and "no such run directory" in result.stderr
+
+
+def test_progress_bar_shows_on_a_terminal(tmp_path):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    # A real terminal has a size; tqdm draws nothing on a 0-column one.
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "concurrent_nas.cli.main", "sample", "--gen", "dp", "--n", "200",
+             "--out", str(tmp_path / "tty")],
+            stderr=slave, stdout=subprocess.PIPE, text=True, timeout=120,
+        )
+        os.close(slave)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(master)
+    assert result.returncode == 0
+    assert b"sample dp" in shown and b"arch" in shown
