@@ -44,8 +44,9 @@ def from_node_link(data: dict, *, where: str = "graph") -> nx.DiGraph:
     dag.graph.update(graph.graph)
     dag.add_nodes_from(sorted(graph.nodes(data=True)))
     dag.add_edges_from(sorted(graph.edges))
-    dag.graph["input"] = dagmod.input_vertex(graph) if "input" not in graph.graph else graph.graph["input"]
-    dag.graph["output"] = dagmod.output_vertex(graph) if "output" not in graph.graph else graph.graph["output"]
+    # Derived from the structure, never trusted from the file's graph attributes.
+    dag.graph["input"] = next(v for v in dag if dag.in_degree(v) == 0)
+    dag.graph["output"] = next(v for v in dag if dag.out_degree(v) == 0)
     dag.graph.setdefault("generator", "custom")
     return dag
 
