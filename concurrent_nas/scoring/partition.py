@@ -1,0 +1,182 @@
+"""Hypergraph partitioning with KaHyPar (connectivity - 1 objective).
+
+kahypar 1.3.7 has hazards this module exists to contain:
+
+* a ``Context`` used for a second ``partition()`` prompts on stdin and then hangs or
+  ends the process, so every call builds a fresh ``Context`` and ``Hypergraph``;
+* a missing or unknown key in the .ini ends the process with exit code 255 instead of
+  raising, so we ship our own presets (``presets/*.ini``), check their keys here
+  (:func:`preset_path` refuses anything else) and in the tests;
+* without ``suppressOutput`` it prints about 7 KB per call;
+* at large eps and k >= 8 it may leave a part empty: we accept that partition as it is
+  (it is a legal solution) and report the count of empty parts.
+
+A crash inside the C++ library cannot be caught in Python; the run scheduler
+(:mod:`concurrent_nas.scoring.runner`) therefore partitions in worker processes and
+turns a dead worker into an error for that one architecture.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from ..errors import CnasError
+from .hypergraph import CommHypergraph, integer_weights
+
+PRESETS = ("fast", "quality")
+DEFAULT_PRESET = "fast"
+
+# Every key our presets set, each a documented KaHyPar option (see the kahypar config/
+# directory and its wiki). kahypar 1.3.7 needs all of them and rejects any other by
+# exiting, so a preset must set exactly these.
+PRESET_KEYS = frozenset(
+    """
+    mode objective seed cmaxnet vcycles
+    p-use-sparsifier p-sparsifier-min-median-he-size p-sparsifier-max-hyperedge-size
+    p-sparsifier-max-cluster-size p-sparsifier-min-cluster-size p-sparsifier-num-hash-func
+    p-sparsifier-combined-num-hash-func
+    p-detect-communities p-detect-communities-in-ip p-reuse-communities
+    p-max-louvain-pass-iterations p-min-eps-improvement p-louvain-edge-weight p-large-he-threshold
+    p-smallest-maxnet-threshold p-maxnet-removal-factor
+    c-type c-s c-t c-rating-score c-rating-use-communities c-rating-heavy_node_penalty
+    c-rating-acceptance-criterion c-fixed-vertex-acceptance-criterion
+    i-mode i-technique i-c-type i-c-s i-c-t i-c-rating-score i-c-rating-use-communities
+    i-c-rating-heavy_node_penalty i-c-rating-acceptance-criterion
+    i-c-fixed-vertex-acceptance-criterion i-algo i-runs
+    i-bp-algorithm i-bp-heuristic-prepacking i-bp-early-restart i-bp-late-restart
+    i-r-type i-r-runs i-r-fm-stop i-r-fm-stop-i
+    r-type r-runs r-fm-stop r-fm-stop-alpha r-fm-stop-i r-flow-execution-policy
+    r-hfc-size-constraint r-hfc-scaling r-hfc-distance-based-piercing r-hfc-mbc
+    """.split()
+)
+
+
+def read_preset(path: str | Path) -> dict[str, str]:
+    """Parse a KaHyPar .ini file into ``{key: value}`` (comments and blanks skipped).
+
+    Raises
+    ------
+    CnasError
+        On a line that is not ``key=value`` or a key given twice.
+    """
+    values: dict[str, str] = {}
+    for number, raw in enumerate(Path(path).read_text().splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            raise CnasError(f"{path}:{number}: expected key=value, got {raw!r}")
+        if key in values:
+            raise CnasError(f"{path}:{number}: key {key!r} given twice")
+        values[key] = value
+    return values
+
+
+def check_preset(values: dict[str, str], where: str = "preset") -> None:
+    """Raise if the preset's keys differ from :data:`PRESET_KEYS` or its objective is not km1."""
+    unknown = sorted(set(values) - PRESET_KEYS)
+    missing = sorted(PRESET_KEYS - set(values))
+    if unknown:
+        raise CnasError(f"{where}: unknown KaHyPar key {unknown[0]!r} (kahypar would exit the process)")
+    if missing:
+        raise CnasError(f"{where}: missing KaHyPar key {missing[0]!r} (kahypar would exit the process)")
+    if values["objective"] != "km1" or values["mode"] != "direct":
+        raise CnasError(f"{where}: must use mode=direct and objective=km1 (connectivity - 1)")
+
+
+@lru_cache(maxsize=None)
+def preset_path(name: str = DEFAULT_PRESET) -> str:
+    """Filesystem path of a shipped, checked preset (``"fast"`` or ``"quality"``)."""
+    if name not in PRESETS:
+        raise CnasError(f"preset must be one of {', '.join(PRESETS)}, got {name!r}")
+    path = Path(str(resources.files("concurrent_nas.scoring") / "presets" / f"{name}.ini"))
+    if not path.is_file():
+        raise CnasError(f"preset file {path} is missing; reinstall concurrent-nas")
+    check_preset(read_preset(path), str(path))
+    return str(path)
+
+
+def check_units_eps(units: int, eps: float, num_vertices: int | None = None) -> None:
+    """Raise a one-line error for a unit count or imbalance bound KaHyPar cannot use."""
+    if isinstance(units, bool) or not isinstance(units, int) or units < 1:
+        raise CnasError(f"units must be a positive integer, got {units!r}")
+    if num_vertices is not None and units > num_vertices:
+        raise CnasError(f"cannot split {num_vertices} vertices over {units} units; use fewer units")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
+        raise CnasError(f"eps must be a positive number (allowed imbalance, e.g. 0.03), got {eps!r}")
+
+
+def partition_hypergraph(
+    hg: CommHypergraph, units: int, eps: float, *, seed: int = 0, preset: str = DEFAULT_PRESET
+) -> list[int]:
+    """Partition ``hg`` into ``units`` parts minimising connectivity - 1.
+
+    Parameters
+    ----------
+    hg : CommHypergraph
+        The hypergraph; its exact weights and costs are scaled to integers for KaHyPar
+        with :func:`~concurrent_nas.scoring.hypergraph.integer_weights`.
+    units : int
+        Number of parts k (1 needs no partitioner: everything on part 0).
+    eps : float
+        Allowed imbalance: every part weighs at most ``(1 + eps) * total / units``
+        (KaHyPar may exceed it when one vertex alone is heavier).
+    seed : int, default 0
+        KaHyPar's random seed; the same seed gives the same partition.
+    preset : {"fast", "quality"}
+        Shipped configuration (see ``presets/``).
+
+    Returns
+    -------
+    list of int
+        Part index of every vertex, in ``hg.vertices`` order. A part may be empty.
+    """
+    check_units_eps(units, eps, hg.num_vertices)
+    ini = preset_path(preset)
+    if units == 1 or not hg.hyperedges:
+        return [0] * hg.num_vertices if units == 1 else _spread(hg, units)
+    import kahypar
+
+    index_vector = [0]
+    edge_vector: list[int] = []
+    for edge in hg.hyperedges:
+        edge_vector.extend(edge)
+        index_vector.append(len(edge_vector))
+    hypergraph = kahypar.Hypergraph(
+        hg.num_vertices,
+        hg.num_hyperedges,
+        index_vector,
+        edge_vector,
+        units,
+        integer_weights(hg.costs),
+        integer_weights(hg.weights),
+    )
+    # A fresh Context per call: reusing one makes kahypar prompt on stdin.
+    context = kahypar.Context()
+    context.loadINIconfiguration(ini)
+    context.setK(units)
+    context.setEpsilon(float(eps))
+    context.setSeed(int(seed))
+    context.suppressOutput(True)
+    kahypar.partition(hypergraph, context)
+    parts = [hypergraph.blockID(i) for i in range(hg.num_vertices)]
+    if min(parts) < 0 or max(parts) >= units:
+        raise CnasError(f"KaHyPar returned an invalid partition (blocks {min(parts)}..{max(parts)} for k={units})")
+    return parts
+
+
+def _spread(hg: CommHypergraph, units: int) -> list[int]:
+    # No hyperedges means no communication at all: any balanced assignment is optimal.
+    order = sorted(range(hg.num_vertices), key=lambda i: (-hg.weights[i], i))
+    load = [0] * units
+    parts = [0] * hg.num_vertices
+    for i in order:
+        p = min(range(units), key=lambda q: (load[q], q))
+        parts[i] = p
+        load[p] += hg.weights[i]
+    return parts
