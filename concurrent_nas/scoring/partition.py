@@ -19,6 +19,7 @@ turns a dead worker into an error for that one architecture.
 from __future__ import annotations
 
 import math
+import threading
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -27,6 +28,9 @@ from ..errors import CnasError
 from .hypergraph import CommHypergraph, integer_weights
 
 PRESETS = ("fast", "quality")
+# KaHyPar keeps process-wide state (statistics, timers); threads of one process (a Dask
+# worker with several threads) take turns. Processes are how we run in parallel.
+_KAHYPAR_LOCK = threading.Lock()
 DEFAULT_PRESET = "fast"
 
 # Every key our presets set, each a documented KaHyPar option (see the kahypar config/
@@ -163,7 +167,8 @@ def partition_hypergraph(
     context.setEpsilon(float(eps))
     context.setSeed(int(seed))
     context.suppressOutput(True)
-    kahypar.partition(hypergraph, context)
+    with _KAHYPAR_LOCK:
+        kahypar.partition(hypergraph, context)
     parts = [hypergraph.blockID(i) for i in range(hg.num_vertices)]
     if min(parts) < 0 or max(parts) >= units:
         raise CnasError(f"KaHyPar returned an invalid partition (blocks {min(parts)}..{max(parts)} for k={units})")

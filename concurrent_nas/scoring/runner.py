@@ -1,0 +1,479 @@
+"""Score many architectures: process pool or Dask, checkpointed, crash-isolated.
+
+Work is cut into fixed chunks of architectures. A chunk runs in a worker process (a
+local :class:`~concurrent.futures.ProcessPoolExecutor`, or a Dask ``distributed``
+cluster given by its scheduler address) and its rows come back to this process, which
+writes them as one checkpoint file (atomically) before anything else. Interrupting the
+run loses at most the chunks in flight; the same call later skips every chunk already
+on disk, and because chunk boundaries depend only on the inputs and the scoring
+settings, never on the worker count or timing, the result is the same bit for bit.
+
+KaHyPar can end its process (see :mod:`.partition`). A chunk whose worker died is split
+into single architectures; a single architecture whose worker died while others were
+running is retried alone; if it kills its worker alone, that architecture gets an
+error row and the run goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import shutil
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .. import dag as dagmod
+from ..errors import CnasError
+from .hypergraph import build_hypergraph, check_costs
+from .partition import DEFAULT_PRESET, PRESETS
+from .score import DEFAULT_EPS, DEFAULT_UNITS, SCORE_COLUMNS, data_unit, score_hypergraph
+
+ID_COLUMNS = ["arch_id", "generator", "nodes"]
+RESULT_COLUMNS = [*ID_COLUMNS, *SCORE_COLUMNS, "max_width", "error"]
+DEFAULT_CHUNK = 20
+DIED = "the partitioner process died while scoring this architecture (KaHyPar crash); it is left out, the rest of the run is unaffected"
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """Everything that determines the scores of a run (and so its checkpoints).
+
+    Fields mirror :func:`~concurrent_nas.scoring.score_architecture`; ``settings`` is a
+    :class:`~concurrent_nas.shapes.CompileSettings` or ``None`` for the defaults, and
+    ``chunk`` the number of architectures per checkpointed task.
+    """
+
+    units: tuple[int, ...] = DEFAULT_UNITS
+    eps: tuple[float, ...] = DEFAULT_EPS
+    costs: str = "flops"
+    a: float = 1.0
+    b: float = 1.5
+    c: float = 1.0
+    seed: int = 0
+    preset: str = DEFAULT_PRESET
+    unit_bytes: float | None = None
+    settings: Any = None
+    chunk: int = DEFAULT_CHUNK
+
+    def __post_init__(self):
+        check_costs(self.costs)
+        if self.preset not in PRESETS:
+            raise CnasError(f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        if self.chunk < 1:
+            raise CnasError(f"chunk must be a positive integer, got {self.chunk}")
+        for name in ("a", "b", "c"):
+            value = getattr(self, name)
+            if not math.isfinite(value):
+                raise CnasError(f"exponent {name} must be a finite number, got {value}")
+
+    def describe(self) -> dict:
+        """Plain-JSON form (the compile settings as a dict) for manifests and hashing."""
+        out = dataclasses.asdict(dataclasses.replace(self, settings=None))
+        out["units"], out["eps"] = list(self.units), list(self.eps)
+        settings = self.settings
+        if settings is None and self.costs == "flops":
+            from ..shapes import CompileSettings
+
+            settings = CompileSettings()
+        out["settings"] = dataclasses.asdict(settings) if settings is not None else None
+        out["unit_bytes"] = self.unit_bytes if self.unit_bytes is not None else data_unit(self.costs, self.settings)
+        return out
+
+
+def architecture_records(table: pd.DataFrame) -> list[dict]:
+    """Plain-data records (what workers receive) from an ``architectures.parquet`` table."""
+    records = []
+    for row in table.itertuples(index=False):
+        stage = getattr(row, "stage_vertices", None)
+        records.append(
+            {
+                "arch_id": int(row.arch_id),
+                "generator": str(row.generator),
+                "nodes": int(row.nodes),
+                "edge_list": [[int(u), int(v)] for u, v in row.edge_list],
+                "stage_vertices": [int(v) for v in (stage if stage is not None else [])],
+            }
+        )
+    return records
+
+
+def dag_record(arch_id: int, generator: str, dag) -> dict:
+    """Plain-data record of one DAG (e.g. read from a node-link JSON file)."""
+    return {
+        "arch_id": int(arch_id),
+        "generator": str(generator),
+        "nodes": int(dag.graph.get("nodes", dag.number_of_nodes() - 2)),
+        "edge_list": [list(e) for e in dagmod.edge_list(dag)],
+        "stage_vertices": sorted(int(v) for v, s in dag.nodes(data="stage") if s),
+    }
+
+
+def _error_row(record: dict, message: str) -> dict:
+    row = {c: None for c in RESULT_COLUMNS}
+    row.update({k: record[k] for k in ID_COLUMNS}, error=message, best=False)
+    return row
+
+
+def score_records(records: Sequence[dict], config: ScoreConfig) -> pd.DataFrame:
+    """Score plain-data architecture records; runs inside a worker.
+
+    An architecture that raises (bad graph, shape pass error, partitioner error) gets one
+    row with its ``error`` message instead of scores; the others are unaffected.
+    """
+    frames = []
+    unit_bytes = config.unit_bytes if config.unit_bytes is not None else data_unit(config.costs, config.settings)
+    for record in records:
+        try:
+            dag = dagmod.from_edge_list(record["edge_list"], record["stage_vertices"])
+            hg = build_hypergraph(dag, config.costs, config.settings)
+            frame = score_hypergraph(
+                hg,
+                dagmod.longest_path_vertices(dag),
+                config.units,
+                config.eps,
+                unit_bytes=unit_bytes,
+                a=config.a,
+                b=config.b,
+                c=config.c,
+                seed=config.seed,
+                preset=config.preset,
+            )
+            frame.insert(0, "nodes", record["nodes"])
+            frame.insert(0, "generator", record["generator"])
+            frame.insert(0, "arch_id", record["arch_id"])
+            frame["max_width"] = dagmod.max_width(dag)
+            frame["error"] = None
+        except Exception as exc:  # one bad architecture must not end the chunk
+            frame = pd.DataFrame([_error_row(record, f"{type(exc).__name__}: {exc}")])
+        frames.append(frame)
+    return _tidy(pd.concat(frames, ignore_index=True))
+
+
+def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    """Fixed column order and dtypes, so chunks concatenate into one clean table."""
+    frame = frame.reindex(columns=RESULT_COLUMNS)
+    ints = ["arch_id", "nodes", "units", "comm_bytes", "empty_parts", "longest_path", "vertices", "max_width"]
+    floats = ["eps", "delta_w", "comm_norm", "eta", "cs", "entropy", "unit_bytes"]
+    for col in ints:
+        frame[col] = frame[col].astype("Int64")
+    for col in floats:
+        frame[col] = frame[col].astype("float64")
+    frame["best"] = frame["best"].fillna(False).astype(bool)
+    frame["generator"] = frame["generator"].astype(str)
+    frame["error"] = frame["error"].astype(object).where(frame["error"].notna(), None)
+    return frame
+
+
+# -- checkpoints -------------------------------------------------------------------
+
+
+def fingerprint(records: Sequence[dict], config: ScoreConfig) -> str:
+    """Hash of the inputs and settings: checkpoints of another command never mix in."""
+    h = hashlib.sha256()
+    h.update(json.dumps(config.describe(), sort_keys=True, default=str).encode())
+    for r in records:
+        h.update(json.dumps([r["arch_id"], r["generator"], r["nodes"], r["edge_list"], r["stage_vertices"]]).encode())
+    return h.hexdigest()[:20]
+
+
+class Checkpoints:
+    """A directory of finished chunks, ``chunk-<i>.parquet``, each written atomically."""
+
+    def __init__(self, directory: str | Path | None):
+        self.directory = Path(directory) if directory is not None else None
+        if self.directory is not None:
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise CnasError(f"cannot create checkpoint directory {self.directory}: {exc.strerror}") from None
+
+    def _path(self, i: int) -> Path:
+        return self.directory / f"chunk-{i:06d}.parquet"
+
+    def load(self, i: int) -> pd.DataFrame | None:
+        if self.directory is None or not self._path(i).exists():
+            return None
+        try:
+            return pd.read_parquet(self._path(i))
+        except Exception:  # a damaged checkpoint is recomputed, never trusted
+            self._path(i).unlink(missing_ok=True)
+            return None
+
+    def save(self, i: int, frame: pd.DataFrame) -> None:
+        if self.directory is None:
+            return
+        from ..rundir import write_table
+
+        write_table(frame, self._path(i))
+
+    def remove(self) -> None:
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
+# -- backends ----------------------------------------------------------------------
+
+
+class WorkerDied(Exception):
+    """The process running a task ended (crash, kill) before returning."""
+
+
+class _LocalBackend:
+    """A process pool; rebuilt after a worker dies (the pool is then unusable)."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.capacity = workers
+        self.pool = None
+        self.generation = 0  # which pool a future belongs to
+        self.born: dict = {}
+
+    def _ensure(self):
+        if self.pool is None:
+            from concurrent.futures import ProcessPoolExecutor
+
+            methods = multiprocessing.get_all_start_methods()
+            # forkserver: workers are forked from a clean server process, so nothing of
+            # this process's threads (pyarrow, tqdm) is inherited mid-state.
+            ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+            if "forkserver" in methods:
+                ctx.set_forkserver_preload(["concurrent_nas.scoring.runner"])
+            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+        return self.pool
+
+    def submit(self, fn, records, config):
+        future = self._ensure().submit(fn, records, config)
+        self.born[future] = self.generation
+        return future
+
+    def wait_any(self, futures):
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+        return done
+
+    def result(self, future):
+        from concurrent.futures import CancelledError
+        from concurrent.futures.process import BrokenProcessPool
+
+        generation = self.born.pop(future, self.generation)
+        try:
+            return future.result()
+        except (BrokenProcessPool, CancelledError):
+            # Only a future of the current pool may retire it: the other victims of the
+            # same death arrive later and must not take down the replacement pool.
+            if generation == self.generation:
+                self.reset()
+            raise WorkerDied() from None
+
+    def reset(self):
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
+            self.generation += 1
+
+    def close(self, *, abort: bool = False):
+        if self.pool is None:
+            return
+        if abort:
+            # Interrupted: stop the workers now instead of letting them finish chunks
+            # whose results nobody will collect.
+            for proc in list(getattr(self.pool, "_processes", {}).values()):
+                if proc.is_alive():
+                    proc.terminate()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool = None
+
+
+class _DaskBackend:
+    """Tasks on a ``distributed`` cluster; a ``KilledWorker`` is a dead worker."""
+
+    def __init__(self, address: str):
+        try:
+            from distributed import Client
+        except ImportError:
+            raise CnasError(
+                "--scheduler needs the Dask `distributed` package: pip install 'concurrent-nas[distributed]'"
+            ) from None
+        try:
+            self.client = Client(address, timeout="10s")
+        except Exception as exc:
+            raise CnasError(f"cannot reach the Dask scheduler at {address} ({type(exc).__name__}); is it running?") from None
+        threads = sum(self.client.nthreads().values())
+        if threads < 1:
+            self.client.close()
+            raise CnasError(f"the Dask cluster at {address} has no workers; start some with `dask worker {address}`")
+        self.capacity = 2 * threads  # keep every worker busy while results travel back
+
+    def submit(self, fn, records, config):
+        return self.client.submit(fn, records, config, pure=False)
+
+    def wait_any(self, futures):
+        from distributed import wait
+
+        return wait(list(futures), return_when="FIRST_COMPLETED").done
+
+    def result(self, future):
+        from distributed import KilledWorker
+
+        try:
+            return future.result()
+        except KilledWorker:
+            raise WorkerDied() from None
+
+    def reset(self):
+        pass
+
+    def close(self, *, abort: bool = False):
+        self.client.close()
+
+
+# -- scheduling --------------------------------------------------------------------
+
+
+@dataclass
+class _Task:
+    chunk: int
+    positions: list[int]  # indices into the chunk's records
+    solo: bool = False
+
+
+@dataclass
+class RunOutcome:
+    """What :func:`run_scoring` produced: the rows, and how the work went."""
+
+    table: pd.DataFrame
+    chunks_total: int
+    chunks_resumed: int
+    died: list[int] = field(default_factory=list)
+
+
+def run_scoring(
+    records: Sequence[dict],
+    config: ScoreConfig,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    checkpoint_dir: str | Path | None = None,
+    progress: Callable[[int], None] | None = None,
+    worker_fn: Callable[[Sequence[dict], ScoreConfig], pd.DataFrame] = score_records,
+) -> RunOutcome:
+    """Score every record on a process pool or a Dask cluster.
+
+    Parameters
+    ----------
+    records : sequence of dict
+        From :func:`architecture_records` or :func:`dag_record`.
+    config : ScoreConfig
+        Scoring settings.
+    workers : int, optional
+        Local worker processes (default: all cores). Ignored with ``scheduler``.
+    scheduler : str, optional
+        Address of a Dask ``distributed`` scheduler, e.g. ``tcp://host:8786``.
+    checkpoint_dir : path, optional
+        Where finished chunks are kept; the same directory resumes a run.
+    progress : callable, optional
+        Called with the number of architectures each time some finish.
+    worker_fn : callable
+        The function a worker runs on a chunk (tests substitute one that crashes).
+
+    Returns
+    -------
+    RunOutcome
+        ``table``: one row per (architecture, units, eps) plus one error row per failed
+        architecture, ordered as ``records``.
+    """
+    chunks = [list(records[i : i + config.chunk]) for i in range(0, len(records), config.chunk)]
+    store = Checkpoints(checkpoint_dir)
+    results: dict[int, pd.DataFrame] = {}
+    resumed = 0
+    for i in range(len(chunks)):
+        frame = store.load(i)
+        if frame is not None:
+            results[i] = frame
+            resumed += 1
+            if progress:
+                progress(len(chunks[i]))
+    pending = {i: {} for i in range(len(chunks)) if i not in results}
+    queue = deque(_Task(i, list(range(len(chunks[i])))) for i in pending)
+    died: list[int] = []
+    if queue:
+        if scheduler:
+            backend = _DaskBackend(scheduler)
+        else:
+            n = workers if workers is not None else (os.cpu_count() or 1)
+            if n < 1:
+                raise CnasError(f"--workers must be at least 1, got {n}")
+            backend = _LocalBackend(min(n, len(queue)))
+        inflight: dict[Any, _Task] = {}
+        succeeded = False
+        aborted = True
+        try:
+            while queue or inflight:
+                while queue and len(inflight) < backend.capacity:
+                    solo_running = any(t.solo for t in inflight.values())
+                    if solo_running or (queue[0].solo and inflight):
+                        break
+                    task = queue.popleft()
+                    chunk_records = [chunks[task.chunk][p] for p in task.positions]
+                    inflight[backend.submit(worker_fn, chunk_records, config)] = task
+                for future in backend.wait_any(inflight):
+                    task = inflight.pop(future)
+                    try:
+                        frame = backend.result(future)
+                    except WorkerDied:
+                        _requeue(task, queue, chunks, pending, died, alone=backend.capacity == 1)
+                        if len(died) >= 3 and not succeeded:
+                            raise CnasError(
+                                "every worker process died before finishing any architecture; "
+                                "if you call the scoring API from a script, guard it with "
+                                "`if __name__ == '__main__':`, else run with --workers 1 to see the error"
+                            ) from None
+                        _finish_if_complete(task.chunk, chunks, pending, results, store, progress)
+                        continue
+                    succeeded = True
+                    for p in task.positions:
+                        rows = frame[frame["arch_id"] == chunks[task.chunk][p]["arch_id"]]
+                        pending[task.chunk][p] = rows
+                    _finish_if_complete(task.chunk, chunks, pending, results, store, progress)
+            aborted = False
+        finally:
+            backend.close(abort=aborted)
+    table = pd.concat([results[i] for i in range(len(chunks))], ignore_index=True) if chunks else _tidy(pd.DataFrame())
+    return RunOutcome(_tidy(table), len(chunks), resumed, died)
+
+
+def _requeue(task: _Task, queue: deque, chunks, pending, died: list[int], *, alone: bool) -> None:
+    if len(task.positions) > 1:
+        # Which architecture killed the worker is unknown: try each one on its own.
+        for p in reversed(task.positions):
+            queue.appendleft(_Task(task.chunk, [p]))
+    elif task.solo or alone:
+        p = task.positions[0]
+        record = chunks[task.chunk][p]
+        pending[task.chunk][p] = _tidy(pd.DataFrame([_error_row(record, DIED)]))
+        died.append(record["arch_id"])
+    else:
+        # It may only have shared a pool with the culprit: run it with nothing beside it.
+        queue.appendleft(_Task(task.chunk, task.positions, solo=True))
+
+
+def _finish_if_complete(i: int, chunks, pending, results, store: Checkpoints, progress) -> None:
+    done = pending[i]
+    if len(done) < len(chunks[i]):
+        return
+    frame = _tidy(pd.concat([done[p] for p in range(len(chunks[i]))], ignore_index=True))
+    store.save(i, frame)
+    results[i] = frame
+    del pending[i]
+    if progress:
+        progress(len(chunks[i]))
