@@ -1,0 +1,188 @@
+"""Benchmark of `cnas score`: the paper's Fig. 9 sweep, and the fast vs quality preset.
+
+Usage::
+
+    python benchmarks/bench_score.py sweep     # sample (if missing) + score 5 generators x {40, 80}
+    python benchmarks/bench_score.py presets   # per-call time and Lambda, fast vs quality preset
+    python benchmarks/bench_score.py fig9      # table of median / IQR of best CS from the runs
+
+``sweep`` times every `cnas score` call (a subprocess; wall clock) and the peak memory of
+its whole process tree (the CLI plus its workers, resident set summed, polled every
+0.1 s), and resumes: a run already scored is reported from its ``scores.json``.
+Numbers go to ``benchmarks/results/bench_score_<mode>.json`` and a Markdown table to
+``benchmarks/results/bench_score_<mode>.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+GENERATORS = ["er", "ba", "ws", "dp", "fb"]
+SIZES = [40, 80]
+RESULTS = Path(__file__).parent / "results"
+
+
+def run_dir(gen: str, nodes: int, root: str) -> Path:
+    return Path(root) / f"fig9-{gen}{nodes}"
+
+
+def _tree_rss(proc) -> int:
+    import psutil
+
+    try:
+        p = psutil.Process(proc.pid)
+        procs = [p, *p.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for q in procs:
+        try:
+            total += q.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def timed(cmd: list[str]) -> tuple[float, int, int]:
+    """(seconds, peak tree RSS bytes, return code) of one command."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss(proc))
+        time.sleep(0.1)
+    return time.perf_counter() - start, peak, proc.returncode
+
+
+def sweep(args) -> dict:
+    rows = []
+    for nodes in SIZES:
+        for gen in GENERATORS:
+            run = run_dir(gen, nodes, args.root)
+            if not (run / "architectures.parquet").exists():
+                subprocess.run(
+                    ["cnas", "sample", "--gen", gen, "--n", str(args.n), "--nodes", str(nodes), "--out", str(run)],
+                    check=True,
+                )
+            cmd = ["cnas", "score", str(run), "--units", "4,6,8,10", "--eps", "0.03,0.1,0.2,0.3,0.5"]
+            if args.workers:
+                cmd += ["--workers", str(args.workers)]
+            load = os.getloadavg()[0]
+            seconds, peak, rc = timed(cmd)
+            side = json.loads((run / "scores.json").read_text()) if (run / "scores.json").exists() else {}
+            rows.append(
+                {
+                    "generator": gen,
+                    "nodes": nodes,
+                    "archs": side.get("architectures"),
+                    "partitions": side.get("rows"),
+                    "failed": side.get("failed"),
+                    "wall_s": round(seconds, 2),
+                    "scored_s": side.get("seconds_this_call"),
+                    "peak_rss_mb": round(peak / 2**20, 1),
+                    "load_before": round(load, 2),
+                    "rc": rc,
+                }
+            )
+            print(rows[-1], flush=True)
+    return {"rows": rows, "total_wall_s": round(sum(r["wall_s"] for r in rows), 1),
+            "max_peak_rss_mb": max(r["peak_rss_mb"] for r in rows)}
+
+
+def presets(args) -> dict:
+    """Per-call time and Lambda of both presets on the same hypergraphs."""
+    from concurrent_nas import generate
+    from concurrent_nas.scoring import build_hypergraph, communication, partition_hypergraph
+
+    out = []
+    for nodes in SIZES:
+        for gen in GENERATORS:
+            graphs = [build_hypergraph(generate(gen, nodes, 0, index=i)) for i in range(args.archs)]
+            for preset in ("fast", "quality"):
+                times, lambdas = [], []
+                for hg in graphs:
+                    for k in (4, 6, 8, 10):
+                        for eps in (0.03, 0.1, 0.2, 0.3, 0.5):
+                            t = time.perf_counter()
+                            parts = partition_hypergraph(hg, k, eps, seed=0, preset=preset)
+                            times.append(time.perf_counter() - t)
+                            lambdas.append(communication(hg.hyperedges, hg.costs, parts))
+                out.append({"generator": gen, "nodes": nodes, "preset": preset, "calls": len(times),
+                            "median_ms": statistics.median(times) * 1e3, "mean_ms": statistics.fmean(times) * 1e3,
+                            "mean_lambda": statistics.fmean(lambdas)})
+                print(out[-1], flush=True)
+    by = {(r["generator"], r["nodes"], r["preset"]): r for r in out}
+    ratios = []
+    for gen in GENERATORS:
+        for nodes in SIZES:
+            f, q = by[(gen, nodes, "fast")], by[(gen, nodes, "quality")]
+            ratios.append({"generator": gen, "nodes": nodes,
+                           "lambda_fast_over_quality": f["mean_lambda"] / q["mean_lambda"],
+                           "speedup": q["median_ms"] / f["median_ms"]})
+    total_f = sum(r["mean_lambda"] for r in out if r["preset"] == "fast")
+    total_q = sum(r["mean_lambda"] for r in out if r["preset"] == "quality")
+    return {"rows": out, "ratios": ratios, "overall_lambda_ratio": total_f / total_q,
+            "archs_per_cell": args.archs, "loadavg": os.getloadavg()}
+
+
+def fig9(args) -> dict:
+    import pandas as pd
+
+    rows = []
+    for nodes in SIZES:
+        for gen in GENERATORS:
+            path = run_dir(gen, nodes, args.root) / "scores.parquet"
+            if not path.exists():
+                continue
+            t = pd.read_parquet(path)
+            best = t[t["best"]]
+            for k, g in best.groupby("units"):
+                q25, med, q75 = g["cs"].quantile([0.25, 0.5, 0.75])
+                rows.append({"generator": gen, "nodes": nodes, "units": int(k), "archs": len(g),
+                             "cs_median": med, "cs_q25": q25, "cs_q75": q75,
+                             "eta": g["eta"].median(), "comm_norm": g["comm_norm"].median(),
+                             "delta_w": g["delta_w"].median(), "entropy": g["entropy"].median()})
+    return {"rows": rows}
+
+
+def to_markdown(rows: list[dict]) -> str:
+    if not rows:
+        return "(no rows)\n"
+    cols = list(rows[0])
+    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=["sweep", "presets", "fig9"])
+    parser.add_argument("--root", default="runs", help="where the fig9-<gen><nodes> runs live")
+    parser.add_argument("--n", type=int, default=1000, help="architectures per run (sweep)")
+    parser.add_argument("--workers", type=int, help="--workers for cnas score (default all cores)")
+    parser.add_argument("--archs", type=int, default=20, help="architectures per generator and size (presets)")
+    args = parser.parse_args()
+    result = {"sweep": sweep, "presets": presets, "fig9": fig9}[args.mode](args)
+    result["uptime"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"bench_score_{args.mode}.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
+    md = to_markdown(result["rows"])
+    if "ratios" in result:
+        md += "\n" + to_markdown(result["ratios"]) + f"\noverall mean Lambda fast / quality: {result['overall_lambda_ratio']:.4f}\n"
+    if "total_wall_s" in result:
+        md += f"\ntotal wall: {result['total_wall_s']} s, max peak RSS (CLI + workers): {result['max_peak_rss_mb']} MB\n"
+    md += f"\n{result['uptime']}\n"
+    (RESULTS / f"bench_score_{args.mode}.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
