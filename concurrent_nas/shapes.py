@@ -75,8 +75,9 @@ class CompileSettings:
         Staging probability of the probabilistic mode.
     staging_seed : int, default 0
         Seed of the probabilistic decisions. A vertex's decision is a hash of
-        (seed, vertex id, its input shapes), so it does not depend on the order in
-        which vertices are visited nor on anything else in the DAG.
+        (seed, vertex id, its input shapes as (channels, downsamplings since the
+        image)), so it depends neither on the order in which vertices are visited, nor
+        on the rest of the DAG, nor on ``image_size``.
     channel_multiplier : int, default 2
         Channel growth of a staged block.
     num_classes : int, default 10
@@ -155,7 +156,10 @@ class VertexPlan:
 
 
 def _stage_draw(seed: int, vertex: int, in_shapes: tuple[tuple[int, int], ...]) -> float:
-    """A uniform number in [0, 1) fixed by (seed, vertex, input shapes), platform-free."""
+    """A uniform number in [0, 1) fixed by (seed, vertex, input shapes), platform-free.
+
+    Not Python's ``hash`` (salted for strings) nor a shared RNG stream (order-dependent).
+    """
     key = f"{seed}|{vertex}|{in_shapes}".encode()
     return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") / 2.0**64
 
@@ -228,7 +232,10 @@ def plan_network(dag: nx.DiGraph, settings: CompileSettings = CompileSettings())
         elif s.staging == "greedy":
             staged = True
         else:
-            staged = _stage_draw(s.staging_seed, v, shapes) < s.staging_prob
+            # Shapes relative to the image (channels, downsamplings), so an architecture
+            # stages at the same vertices whatever image size it is compiled for.
+            relative = tuple((out[u][0], out[u][2]) for u in preds)
+            staged = _stage_draw(s.staging_seed, v, relative) < s.staging_prob
         if staged:
             if smin < 2:
                 raise CnasError(

@@ -1,0 +1,147 @@
+"""``cnas compile``: per-vertex shapes, parameters and FLOPs of one architecture; save the model."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import CnasError
+
+# Option name -> CompileSettings field; shared with `cnas params` (and any command that compiles).
+SETTING_OPTIONS = {
+    "image_size": ("--image-size", int, "input image height = width"),
+    "in_channels": ("--in-channels", int, "image channels"),
+    "stem_channels": ("--stem-channels", int, "channels of the stem (input vertex)"),
+    "channel_cap": ("--channel-cap", int, "most channels any block outputs"),
+    "staging": ("--staging", str, "uniform | greedy | probabilistic"),
+    "staging_prob": ("--staging-prob", float, "staging probability of the probabilistic mode"),
+    "staging_seed": ("--staging-seed", int, "seed of the probabilistic staging decisions"),
+    "channel_multiplier": ("--channel-multiplier", int, "channel growth of a staged block"),
+    "num_classes": ("--classes", int, "logits of the classifier"),
+}
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()) -> None:
+    """Add one option per :class:`CompileSettings` field (defaults from the dataclass)."""
+    from ..shapes import CompileSettings
+
+    defaults = CompileSettings()
+    group = parser.add_argument_group("compile settings")
+    for field, (flag, kind, text) in SETTING_OPTIONS.items():
+        if field in skip:
+            continue
+        default = getattr(defaults, field)
+        group.add_argument(flag, dest=field, type=kind, default=default, help=f"{text} (default {default})")
+
+
+def settings_from_args(args, **overrides):
+    """The :class:`CompileSettings` named by the options of :func:`add_settings_arguments`."""
+    from ..shapes import CompileSettings
+
+    values = {f: getattr(args, f) for f in SETTING_OPTIONS if hasattr(args, f)}
+    values.update(overrides)
+    return CompileSettings(**values)
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "compile",
+        help="per-vertex shapes, params and FLOPs of one architecture; --save a PyTorch model",
+        description="Shape pass of one architecture (a run directory and an architecture id, "
+        "or a node-link JSON graph file) as a per-vertex table with totals. With --save, "
+        "build the torch module and store architecture, settings and weights in one file "
+        "(reload with concurrent_nas.compiler.load_model).",
+    )
+    p.add_argument("source", help="run directory, or a node-link JSON graph file")
+    p.add_argument("id", nargs="?", type=int, help="architecture id in the run (required for a run)")
+    add_settings_arguments(p)
+    p.add_argument("--save", metavar="FILE", help="build the model and save architecture + weights to FILE")
+    p.add_argument("--init-seed", type=int, default=0, help="seed of the initial weights for --save (default 0)")
+    p.add_argument("--check", action="store_true",
+                   help="also build the model, run one image through it and compare every vertex's shape")
+    p.set_defaults(func=run)
+
+
+def _format_table(table) -> str:
+    import pandas as pd
+
+    def ids(preds):
+        text = ",".join(map(str, preds)) or "image"
+        return text if len(text) <= 24 else text[:21] + "..."
+
+    def merged(shapes):  # what the block works on after its scaling blocks
+        return f"{max(s[0] for s in shapes)}x{min(s[1] for s in shapes)}x{min(s[2] for s in shapes)}"
+
+    def scaling(items):
+        pools = sum("maxpool" in s for s in items)
+        convs = sum("conv1x1" in s for s in items)
+        return ", ".join(t for t in (f"{pools} pool" if pools else "", f"{convs} conv" if convs else "") if t)
+
+    view = pd.DataFrame({
+        "role": table["role"],
+        "inputs": table["preds"].map(ids),
+        "merged_in": table["in_shapes"].map(merged),
+        "scaling": table["scaling_blocks"].map(scaling),
+        "staged": table["staged"].map({True: "yes", False: ""}),
+        "out_shape": table["out_shape"].map(lambda s: "x".join(map(str, s))),
+        "params": table["params"].map("{:,}".format),
+        "MFLOPs": (table["flops"] / 1e6).map("{:.2f}".format),
+        "out_KiB": (table["out_bytes"] / 1024).map("{:.1f}".format),
+    })
+    return view.to_string()
+
+
+def run(args) -> int:
+    from ..rundir import load_architectures
+    from ..shapes import shape_pass
+
+    settings = settings_from_args(args)
+    path_is_run = not (str(args.source).endswith(".json"))
+    if path_is_run and args.id is None:
+        raise CnasError(f"give an architecture id: `cnas compile {args.source} ID` (ids start at 0)")
+    archs = load_architectures(args.source, None if args.id is None or not path_is_run else [args.id])
+    arch_id, generator, dag = archs[0]
+    table = shape_pass(dag, settings)
+    print(f"architecture {arch_id} ({generator}, {dag.number_of_nodes()} vertices, "
+          f"{dag.number_of_edges()} edges), staging {settings.staging}, image {settings.image_size}px")
+    print(_format_table(table))
+    print(
+        f"total: {int(table['params'].sum()):,} parameters ({table['params'].sum() * 4 / 2**20:.2f} MiB float32), "
+        f"{table['flops'].sum() / 1e6:.2f} MFLOPs per image (1 multiply-add = 2 FLOPs), "
+        f"{int(table['staged'].sum())} staged blocks, "
+        f"{sum(len(s) for s in table['scaling_blocks'])} scaling blocks, "
+        f"activations {table['out_bytes'].sum() / 2**20:.2f} MiB"
+    )
+    if args.save or args.check:
+        from ..compiler import compile, save_model
+
+        net = compile(dag, settings, init_seed=args.init_seed)
+        if args.check:
+            mismatches = _check_shapes(net, table)
+            if mismatches:
+                raise CnasError(f"built module disagrees with the shape pass at vertices {mismatches}")
+            built = sum(p.numel() for p in net.parameters())
+            print(f"check: every vertex's output shape and the parameter count ({built:,}) match the shape pass")
+        if args.save:
+            save_model(net, args.save)
+            print(f"saved {args.save} (load with concurrent_nas.compiler.load_model)")
+    return 0
+
+
+def _check_shapes(net, table) -> list[int]:
+    import torch
+
+    seen = {}
+    hooks = [
+        net.blocks[str(v)].register_forward_hook(lambda m, i, o, v=v: seen.__setitem__(v, tuple(o.shape[1:])))
+        for v in net.order
+    ]
+    s = net.settings
+    net.eval()
+    with torch.no_grad():
+        net(torch.zeros(1, s.in_channels, s.image_size, s.image_size))
+    for h in hooks:
+        h.remove()
+    bad = [v for v in net.order if seen.get(v) != tuple(table.loc[v, "out_shape"])]
+    if sum(p.numel() for p in net.parameters()) != int(table["params"].sum()):
+        bad.append("params")
+    return bad
