@@ -1,0 +1,289 @@
+"""The tables behind the figures: pure functions from run tables to tidy summaries.
+
+Every function takes plain ``pandas.DataFrame`` objects (run tables concatenated over
+runs, with a ``run`` column naming where each row came from) and returns a new frame.
+Nothing here draws or touches files, so the figures, ``summary.md`` and a notebook all
+read the same numbers.
+
+Conventions
+-----------
+* An architecture's score for n units is its *best* option (lowest CS over the eps
+  values scored), as in paper §3.3; :func:`best_options` picks those rows.
+* MB means 10**6 bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import CnasError
+
+BYTES_PER_MB = 1_000_000
+
+#: Columns of ``scores.parquet`` the report reads (``parts`` only for the unit drawing).
+SCORE_COLUMNS = ("arch_id", "generator", "nodes", "units", "eps", "cs", "comm_bytes", "entropy")
+#: Columns of ``architectures.parquet`` the report reads.
+ARCHITECTURE_COLUMNS = ("arch_id", "generator", "nodes", "width_profile")
+#: Columns of ``latency.parquet`` the report reads.
+LATENCY_COLUMNS = ("arch_id", "generator", "nodes", "units", "median_ms")
+#: Columns of ``accuracy.parquet`` the report reads.
+ACCURACY_COLUMNS = ("arch_id", "generator", "nodes", "dataset", "top1")
+
+_KEYS = ["run", "arch_id"]
+
+
+def missing_columns(frame: pd.DataFrame, required: Sequence[str]) -> list[str]:
+    """Required column names that ``frame`` lacks, in the order given."""
+    return [c for c in required if c not in frame.columns]
+
+
+def best_options(scores: pd.DataFrame) -> pd.DataFrame:
+    """One row per (run, architecture, units): the option with the lowest CS.
+
+    Uses the ``best`` flag written by ``cnas score`` when present; otherwise (or for a
+    table written by other code) takes the lowest CS, ties to the smallest eps.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        ``scores.parquet`` rows, with a ``run`` column (added by the report loader).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The chosen rows, sorted by run, generator, nodes, units, arch_id.
+    """
+    frame = scores if "run" in scores.columns else scores.assign(run="")
+    if "best" in frame.columns:
+        best = frame[frame["best"].astype(bool)]
+    else:
+        ordered = frame.sort_values([*_KEYS, "units", "cs", "eps"], kind="stable")
+        best = ordered.groupby([*_KEYS, "units"], sort=False).head(1)
+    best = best.sort_values(["run", "generator", "nodes", "units", "arch_id"], kind="stable")
+    return best.reset_index(drop=True)
+
+
+def _quantiles(values: pd.Series, qs: Sequence[float]) -> list[float]:
+    return [float(v) for v in np.quantile(values.to_numpy(dtype=float), qs)]
+
+
+def _summarise(best: pd.DataFrame, value: pd.Series, qs: Sequence[tuple[str, float]]) -> pd.DataFrame:
+    rows = []
+    frame = best.assign(_value=value.to_numpy())
+    for (gen, nodes, units), group in frame.groupby(["generator", "nodes", "units"], sort=False):
+        vals = group["_value"]
+        row = {
+            "generator": gen,
+            "nodes": int(nodes),
+            "units": int(units),
+            "architectures": int(len(group)),
+            "median": float(vals.median()),
+            "mean": float(vals.mean()),
+        }
+        row.update(zip((name for name, _ in qs), _quantiles(vals, [q for _, q in qs])))
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    out["_order"] = out["generator"].map(generator_rank)
+    out = out.sort_values(["nodes", "units", "_order", "generator"], kind="stable")
+    return out.drop(columns="_order").reset_index(drop=True)
+
+
+def cs_summary(best: pd.DataFrame) -> pd.DataFrame:
+    """Concurrency score per generator x vertex count x units (paper Fig. 9).
+
+    Columns ``generator, nodes, units, architectures, median, mean, q25, q75``.
+    """
+    return _summarise(best, best["cs"], [("q25", 0.25), ("q75", 0.75)])
+
+
+def communication_summary(best: pd.DataFrame) -> pd.DataFrame:
+    """Total communication in MB (10**6 bytes) of the best partition (paper Fig. 7).
+
+    Columns ``generator, nodes, units, architectures, median, mean, q25, q75`` in MB.
+    """
+    return _summarise(best, best["comm_bytes"] / BYTES_PER_MB, [("q25", 0.25), ("q75", 0.75)])
+
+
+def entropy_summary(best: pd.DataFrame) -> pd.DataFrame:
+    """Normalised Shannon entropy of part weights (paper Fig. 12: 1 = balanced).
+
+    Columns ``generator, nodes, units, architectures, median, mean, p1, q25, q75, p99``:
+    the paper shows the median, the 25-75 % and the 1-99 % ranges.
+    """
+    return _summarise(
+        best, best["entropy"], [("p1", 0.01), ("q25", 0.25), ("q75", 0.75), ("p99", 0.99)]
+    )
+
+
+def profile_matrix(profiles: Sequence[Sequence[int]]) -> np.ndarray:
+    """Width profiles as one zero-padded matrix: row = architecture, column = depth level."""
+    profiles = [list(p) for p in profiles]
+    depth = max((len(p) for p in profiles), default=0)
+    matrix = np.zeros((len(profiles), depth), dtype=float)
+    for i, p in enumerate(profiles):
+        matrix[i, : len(p)] = p
+    return matrix
+
+
+def width_depth_summary(architectures: pd.DataFrame) -> pd.DataFrame:
+    """Depth and width of each population (paper Fig. 10).
+
+    Depth counts levels from the input to the output (both included), width is the
+    largest number of vertices on one level.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``generator, nodes, architectures, median_depth, median_max_width,
+        mean_width_per_depth`` (mean over architectures of max width / depth).
+    """
+    rows = []
+    for (gen, nodes), group in architectures.groupby(["generator", "nodes"], sort=False):
+        depth = group["width_profile"].map(len).astype(float)
+        width = group["width_profile"].map(max).astype(float)
+        rows.append(
+            {
+                "generator": gen,
+                "nodes": int(nodes),
+                "architectures": int(len(group)),
+                "median_depth": float(depth.median()),
+                "median_max_width": float(width.median()),
+                "mean_width_per_depth": float((width / depth).mean()),
+            }
+        )
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    out["_order"] = out["generator"].map(generator_rank)
+    out = out.sort_values(["nodes", "_order", "generator"], kind="stable")
+    return out.drop(columns="_order").reset_index(drop=True)
+
+
+def normalized_latency(latency: pd.DataFrame) -> pd.DataFrame:
+    """Inference time of every architecture divided by FB's median (paper Fig. 8).
+
+    For each (nodes, units) and, where the table has them, (placement, image_size,
+    source), every architecture's ``median_ms`` is divided by the median ``median_ms``
+    of the FB architectures in the same group, so FB sits at 1 and lower is faster.
+    Groups without FB rows are dropped (there is nothing to normalise to).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The latency rows that could be normalised, with a ``normalized_time`` column.
+    """
+    keys = [k for k in ("nodes", "units", "placement", "image_size", "source") if k in latency.columns]
+    fb = latency[latency["generator"] == "fb"]
+    if fb.empty:
+        return latency.iloc[0:0].assign(normalized_time=pd.Series(dtype=float))
+    reference = fb.groupby(keys)["median_ms"].median().rename("_fb_ms").reset_index()
+    merged = latency.merge(reference, on=keys, how="inner")
+    merged["normalized_time"] = merged["median_ms"] / merged["_fb_ms"]
+    return merged.drop(columns="_fb_ms").reset_index(drop=True)
+
+
+def normalized_latency_summary(normalized: pd.DataFrame) -> pd.DataFrame:
+    """Median, quartiles of ``normalized_time`` per generator x nodes x units."""
+    return _summarise(normalized, normalized["normalized_time"], [("q25", 0.25), ("q75", 0.75)])
+
+
+def latency_scaling(latency: pd.DataFrame) -> pd.DataFrame:
+    """Latency against the number of units (paper Fig. 13).
+
+    Per generator, nodes, source and units: the median over architectures of each one's
+    median latency, with the 10th and 90th percentiles. The one-unit point comes from
+    ``single_unit_ms`` when the table has it (the same network run on one unit).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``generator, nodes, source, units, architectures, median_ms, p10_ms, p90_ms``.
+    """
+    frame = latency if "source" in latency.columns else latency.assign(source="measured")
+    parts = [frame[["generator", "nodes", "source", "arch_id", "run", "units", "median_ms"]]]
+    if "single_unit_ms" in frame.columns:
+        one = frame.dropna(subset=["single_unit_ms"]).drop_duplicates(
+            ["run", "arch_id", "generator", "nodes", "source"]
+        )
+        one = one.assign(units=1, median_ms=one["single_unit_ms"])
+        parts.insert(0, one[parts[0].columns])
+    frame = pd.concat(parts, ignore_index=True).drop_duplicates(
+        ["run", "arch_id", "generator", "nodes", "source", "units"]
+    )
+    rows = []
+    for (gen, nodes, source, units), group in frame.groupby(
+        ["generator", "nodes", "source", "units"], sort=True
+    ):
+        p10, p90 = _quantiles(group["median_ms"], [0.1, 0.9])
+        rows.append(
+            {
+                "generator": gen,
+                "nodes": int(nodes),
+                "source": source,
+                "units": int(units),
+                "architectures": int(group["arch_id"].nunique()),
+                "median_ms": float(group["median_ms"].median()),
+                "p10_ms": p10,
+                "p90_ms": p90,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def accuracy_vs_score(accuracy: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy of each trained architecture beside its concurrency score (paper Fig. 2).
+
+    Joins on (run, arch_id, generator): one row per trained architecture, dataset and
+    units, with ``top1`` and ``cs``.
+    """
+    left = accuracy.drop(columns=[c for c in ("nodes",) if c in accuracy.columns and c in best.columns])
+    cols = [*_KEYS, "generator", "nodes", "units", "cs"]
+    return left.merge(best[cols], on=[*_KEYS, "generator"], how="inner").reset_index(drop=True)
+
+
+def accuracy_summary(joined: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset, generator and units: architectures, median top-1 and median CS."""
+    rows = []
+    for (dataset, gen, units), group in joined.groupby(["dataset", "generator", "units"], sort=True):
+        rows.append(
+            {
+                "dataset": dataset,
+                "generator": gen,
+                "units": int(units),
+                "architectures": int(len(group)),
+                "median_top1": float(group["top1"].median()),
+                "median_cs": float(group["cs"].median()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+#: Paper order of the generators; anything else follows alphabetically.
+GENERATOR_ORDER = ("er", "ba", "ws", "dp", "fb", "chain", "resnet50")
+
+
+def generator_rank(name: str) -> tuple[int, str]:
+    """Sort key that puts generators in the paper's order, unknown names last."""
+    try:
+        return (GENERATOR_ORDER.index(name), "")
+    except ValueError:
+        return (len(GENERATOR_ORDER), str(name))
+
+
+def ordered_generators(names) -> list[str]:
+    """Distinct generator names in the paper's order."""
+    return sorted(set(names), key=generator_rank)
+
+
+def require_columns(frame: pd.DataFrame, required: Sequence[str], where: str, made_by: str) -> None:
+    """Raise a one-line :class:`CnasError` if ``frame`` lacks a required column."""
+    missing = missing_columns(frame, required)
+    if missing:
+        raise CnasError(
+            f"{where} lacks column(s) {', '.join(missing)}; re-create it with `{made_by}`"
+        )

@@ -1,0 +1,48 @@
+"""``cnas report``: the paper's figures and a summary.md from one or more runs."""
+
+from __future__ import annotations
+
+from .common import parse_int_list, progress_bar
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "report",
+        help="draw the paper's figures (PNG + SVG) and summary.md from scored runs",
+        description=(
+            "Draw Fig. 9, 7, 12, 10 and 11 from runs with scores.parquet, Fig. 8/13 when a run "
+            "has latency.parquet and Fig. 2 when it has accuracy.parquet; figures whose data is "
+            "missing are skipped with a note in summary.md."
+        ),
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run directories (made by `cnas sample`, scored by `cnas score`)")
+    p.add_argument("--out", help="output directory (default RUN/report for the first RUN)")
+    p.add_argument("--arch", type=int, default=0, help="architecture of the first RUN drawn in Fig. 11 (default 0)")
+    p.add_argument("--draw-units", default="2,4,8", help="unit counts drawn in Fig. 11 (default 2,4,8)")
+    p.add_argument("--format", default="png,svg", help="figure formats: png, svg, pdf (default png,svg)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ..analysis.report import FIGURES, build_report, check_formats, load_runs, write_report
+    from ..errors import CnasError
+
+    draw_units = parse_int_list(args.draw_units, "--draw-units")
+    if min(draw_units) < 2:
+        raise CnasError(f"--draw-units needs unit counts of at least 2, got {args.draw_units}")
+    formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
+    check_formats(formats)
+    out = args.out or f"{args.runs[0].rstrip('/')}/report"
+    runs = load_runs(args.runs)
+    with progress_bar(len(FIGURES), "report", unit="fig") as bar:
+        report = build_report(runs, arch_id=args.arch, draw_units=draw_units, progress=bar.update)
+    written = write_report(report, out, formats=formats, force=args.force)
+    images = sum(1 for w in written if w.suffix in {".png", ".svg", ".pdf"})
+    print(f"{out}: {len(report.figures)} figures ({images} files), summary.md")
+    for note in report.notes:
+        print(f"  note: {note}")
+    return 0
