@@ -352,20 +352,22 @@ def latency_scaling_figure(scaling: pd.DataFrame) -> Figure:
     return fig
 
 
-def accuracy_figure(joined: pd.DataFrame) -> Figure:
+def accuracy_figure(joined: pd.DataFrame, baselines: pd.DataFrame | None = None) -> Figure:
     """Top-1 accuracy against concurrency score, one panel per units (paper Fig. 2).
 
     Parameters
     ----------
     joined : pandas.DataFrame
         :func:`concurrent_nas.analysis.tables.accuracy_vs_score` output (``generator,
-        units, cs, top1, dataset``).
+        units, cs, top1, dataset``); ``top1`` in percent, as ``cnas train`` writes it.
+    baselines : pandas.DataFrame, optional
+        Rows of ``accuracy.parquet`` for reference networks (``generator`` such as
+        ``baseline-cifarnet``, ``dataset``, ``top1``): drawn as dashed horizontal lines,
+        since they have no concurrency score.
     """
     units = sorted(joined["units"].unique())
     generators = ordered_generators(joined["generator"])
     markers = dict(zip(sorted(joined["dataset"].unique()), "osD^v<>"))
-    # Tables may hold top-1 as a fraction or in percent; the axis is always percent.
-    scale = 100.0 if joined["top1"].max() <= 1.0 else 1.0
     fig, axes = _new_figure(len(units), sharey=True)
     for ax, n in zip(axes[0], units):
         panel = joined[joined["units"] == n]
@@ -373,8 +375,12 @@ def accuracy_figure(joined: pd.DataFrame) -> Figure:
             for dataset, marker in markers.items():
                 pts = panel[(panel["generator"] == gen) & (panel["dataset"] == dataset)]
                 if len(pts):
-                    ax.scatter(pts["cs"], scale * pts["top1"], color=generator_color(gen), marker=marker,
+                    ax.scatter(pts["cs"], pts["top1"], color=generator_color(gen), marker=marker,
                                edgecolors="black", linewidths=0.4, s=28, label=f"{gen}, {dataset}")
+        if baselines is not None:
+            for k, row in enumerate(baselines.sort_values(["generator", "dataset"]).itertuples(index=False)):
+                ax.axhline(row.top1, color="#555555", linewidth=0.8, linestyle=("--", ":", "-.")[k % 3],
+                           label=f"{row.generator}, {row.dataset}")
         ax.set_title(f"{n} units")
         ax.set_xlabel("concurrency score CS (lower is better)")
         ax.grid(alpha=0.3)

@@ -13,6 +13,8 @@ Three steps, kept apart so a notebook can use any one of them:
 
 from __future__ import annotations
 
+import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -294,11 +296,19 @@ def build_report(
         report.notes.append("Fig. 2 skipped: no run has accuracy.parquet (produce it with `cnas train RUN`)")
     else:
         joined = tbl.accuracy_vs_score(accuracy, best)
+        # Reference networks trained beside the run (`cnas train --baseline`) have no score.
+        baselines = accuracy[accuracy["generator"].astype(str).str.startswith("baseline-")]
         if joined.empty:
             report.notes.append("Fig. 2 skipped: no trained architecture has a score in scores.parquet")
         else:
-            report.tables["fig02_accuracy"] = tbl.accuracy_summary(joined)
-            report.figures["fig02_accuracy"] = figs.accuracy_figure(joined)
+            summary = tbl.accuracy_summary(joined)
+            if len(baselines):
+                extra = baselines.groupby(["dataset", "generator"], as_index=False).agg(
+                    architectures=("top1", "size"), median_top1=("top1", "median")
+                ).assign(units=0, median_cs=float("nan"))
+                summary = pd.concat([summary, extra[summary.columns]], ignore_index=True)
+            report.tables["fig02_accuracy"] = summary
+            report.figures["fig02_accuracy"] = figs.accuracy_figure(joined, baselines if len(baselines) else None)
     step(1)
     return report
 
@@ -324,7 +334,7 @@ _TABLE_NOTES = {
     "fig10_width_depth": "Depth = depth levels input to output; width = most vertices on one level.",
     "fig08_inference_time": "Each architecture's median latency / median latency of FB (same nodes, units).",
     "fig13_latency_scaling": "Median over architectures of their median latency; units 1 = single_unit_ms.",
-    "fig02_accuracy": "Top-1 accuracy beside the CS of the best option for each units.",
+    "fig02_accuracy": "Top-1 accuracy (%) beside the CS of the best option for each units; baselines (units 0) have no CS.",
 }
 
 
@@ -364,6 +374,20 @@ def summary_markdown(report: Report, written: Sequence[str] = ()) -> str:
     return "\n".join(lines) + "\n"
 
 
+_CLIP_ID = re.compile(r"\bp[0-9a-f]{10}\b")
+
+
+def stable_svg_ids(svg: str) -> str:
+    """Rename matplotlib's clip-path ids in order of appearance.
+
+    Matplotlib derives them from a hash that, for some artists (networkx's arrows),
+    includes object addresses, so the same figure would differ byte for byte from run to
+    run.
+    """
+    names: dict[str, str] = {}
+    return _CLIP_ID.sub(lambda m: names.setdefault(m.group(0), f"clip{len(names)}"), svg)
+
+
 def check_formats(formats: Sequence[str]) -> None:
     """Raise a one-line :class:`CnasError` unless every format is png, svg or pdf."""
     bad = sorted(set(formats) - {"png", "svg", "pdf"})
@@ -392,8 +416,13 @@ def write_report(
         with matplotlib.rc_context({"svg.hashsalt": "concurrent-nas", "svg.fonttype": "path"}):
             for stem, fig in report.figures.items():
                 for fmt in formats:
-                    metadata = {"Date": None} if fmt == "svg" else ({"CreationDate": None} if fmt == "pdf" else None)
-                    fig.savefig(tmp / f"{stem}.{fmt}", format=fmt, dpi=dpi, metadata=metadata)
+                    if fmt == "svg":
+                        buffer = io.StringIO()
+                        fig.savefig(buffer, format="svg", metadata={"Date": None})
+                        (tmp / f"{stem}.svg").write_text(stable_svg_ids(buffer.getvalue()))
+                    else:
+                        metadata = {"CreationDate": None} if fmt == "pdf" else None
+                        fig.savefig(tmp / f"{stem}.{fmt}", format=fmt, dpi=dpi, metadata=metadata)
                     written.append(f"{stem}.{fmt}")
         (tmp / "tables").mkdir()
         for stem, frame in report.tables.items():
