@@ -177,7 +177,7 @@ def width_depth_figure(
 
     One panel per population (generator x vertex count) with the mean number of
     vertices on each depth level over its architectures (a shorter architecture counts
-    0 on the levels it lacks) and the 10-90 % range as error bars; one panel per
+    0 on the levels it lacks) and the 10-90 % range as a band; one panel per
     reference architecture (e.g. ResNet-50) drawn as it is. All panels share both axes
     so width and depth compare at a glance.
 
@@ -206,9 +206,8 @@ def width_depth_figure(
         colour = generator_color(gen)
         if count > 1:
             lo, hi = np.quantile(matrix, [0.1, 0.9], axis=0)
+            ax.fill_between(levels, lo, hi, step="mid", color=colour, alpha=0.25, linewidth=0)
             ax.bar(levels, mean, width=1.0, color=colour, linewidth=0)
-            ax.errorbar(levels, mean, yerr=[mean - np.minimum(lo, mean), np.maximum(hi, mean) - mean],
-                        fmt="none", ecolor="black", elinewidth=0.6, capsize=0)
             depth = np.median([np.count_nonzero(row) for row in matrix])
             width = np.median(matrix.max(axis=1))
             note = f"n={count}, median depth {depth:g}, median max width {width:g}"
@@ -220,11 +219,16 @@ def width_depth_figure(
         ax.grid(axis="y", alpha=0.3)
     for ax in axes.flat[len(panels):]:
         ax.set_axis_off()
-    for ax in axes[-1]:
-        ax.set_xlabel("depth level (longest path from input, vertices)")
+    for ax in axes.flat[:len(panels)]:
+        ax.tick_params(labelbottom=True)
+    # The lowest panel of each column carries the axis label.
+    for col in range(ncols):
+        drawn = [r for r in range(nrows) if r * ncols + col < len(panels)]
+        if drawn:
+            axes[drawn[-1], col].set_xlabel("depth level (longest path from input)")
     for ax in axes[:, 0]:
         ax.set_ylabel("vertices per level")
-    fig.suptitle("Width/depth histograms (paper Fig. 10; bars: mean, lines: 10-90 %)")
+    fig.suptitle("Width/depth histograms (paper Fig. 10; bars: mean over architectures, band: 10-90 %)")
     return fig
 
 
