@@ -173,8 +173,10 @@ def _drawing_partitions(
         from ..scoring import score_architecture
 
         kwargs = _score_kwargs(run.score_settings)
-        if "eps" not in kwargs:
-            kwargs["eps"] = sorted(run.scores.loc[run.scores["arch_id"] == arch_id, "eps"].unique())
+        scored_eps = sorted(run.scores.loc[run.scores["arch_id"] == arch_id, "eps"].unique())
+        if "eps" not in kwargs and scored_eps:
+            kwargs["eps"] = [float(e) for e in scored_eps]
+        how = "the settings in scores.json" if run.score_settings else "default scoring settings (no scores.json)"
         for units in missing:
             try:
                 frame = score_architecture(dag, units=[units], **kwargs)
@@ -184,7 +186,7 @@ def _drawing_partitions(
             chosen = frame[frame["best"]].iloc[0]
             partitions[units] = dict(zip(vertices, (int(p) for p in chosen["parts"])))
             origin[units] = (
-                f"score_architecture here with the run's scoring settings ({units} units are not in "
+                f"score_architecture here with {how} ({units} units are not in "
                 f"scores.parquet; best eps {chosen['eps']:g}, CS {chosen['cs']:.4g})"
             )
     return dag, partitions, origin, notes
@@ -194,9 +196,12 @@ def _score_kwargs(recorded: dict) -> dict:
     """Keyword arguments of ``score_architecture`` from settings recorded in scores.json."""
     kwargs = {k: recorded[k] for k in ("eps", "costs", "a", "b", "c", "seed", "preset", "unit_bytes") if recorded.get(k) is not None}
     if isinstance(recorded.get("settings"), dict):
+        import dataclasses
+
         from ..shapes import CompileSettings
 
-        kwargs["settings"] = CompileSettings(**recorded["settings"])
+        known = {f.name for f in dataclasses.fields(CompileSettings)}
+        kwargs["settings"] = CompileSettings(**{k: v for k, v in recorded["settings"].items() if k in known})
     return kwargs
 
 
@@ -223,6 +228,9 @@ def build_report(
     Report
     """
     step = progress or (lambda n: None)
+    ids = runs[0].architectures["arch_id"]
+    if arch_id not in set(ids):
+        raise CnasError(f"{runs[0].path} has no architecture {arch_id} (ids {ids.min()}..{ids.max()}); choose --arch")
     report = Report(runs=list(runs))
     scores = _concat(runs, "scores")
     architectures = _concat(runs, "architectures")
