@@ -1,0 +1,199 @@
+"""Launching units as local processes, watching them, and cleaning up.
+
+:func:`measure_placed` spawns one process per unit (``spawn`` start method: a fresh
+interpreter whose environment -- allocator settings, thread counts -- is fixed before it
+starts), waits for unit 0's measurement and guarantees that no unit outlives the call:
+a unit that dies or makes no progress for ``timeout_s`` ends the run with a
+:class:`CnasError` naming it, and every process is killed and reaped.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import socket
+import time
+from contextlib import contextmanager
+from dataclasses import replace
+
+from ..errors import CnasError
+from .plan import PlacementPlan
+from .worker import BUSY, FINISHED, IN_BARRIER, UnitConfig, unit_process_main
+
+# glibc returns every large (> 128 KiB) freed block to the kernel and takes it back on the
+# next inference: ~100k page faults per 224x224 image and 2-3x the latency. Keeping such
+# blocks in the heap removes that; 32 MiB is the largest mmap threshold glibc accepts.
+ALLOCATOR_ENV = {
+    "MALLOC_MMAP_THRESHOLD_": str(32 * 1024 * 1024),
+    "MALLOC_TRIM_THRESHOLD_": str(1024 * 1024 * 1024),
+    "MALLOC_TOP_PAD_": str(64 * 1024 * 1024),
+}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """An ephemeral TCP port that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise a clear :class:`CnasError` if ``host:port`` cannot be listened on."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise CnasError(
+                    f"port {port} on {host} is busy; choose another --master HOST:PORT "
+                    "(or omit --master to pick a free port)"
+                ) from None
+            raise CnasError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+@contextmanager
+def unit_environment(threads: int):
+    """Environment the unit processes start with (allocator, thread counts)."""
+    env = dict(ALLOCATOR_ENV, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield env
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _culprit(states, dead: dict[int, int], errors: dict[int, str], units: int) -> tuple[int, str]:
+    """The unit to blame: a dead one, else the one the others' waits lead to."""
+    silent = [r for r in sorted(dead) if r not in errors]
+    if silent:
+        return silent[0], f"died (exit code {dead[silent[0]]})"
+    if errors:
+        # Peers of a failed unit report broken connections; the unit whose own error is
+        # not about a peer is the cause.
+        first = min(errors, key=lambda r: ("peer" in errors[r].lower() or "connection" in errors[r].lower(), r))
+        return first, f"failed: {errors[first]}"
+    state = [int(states[r]) for r in range(units)]
+    r, seen = next((r for r in range(units) if state[r] >= 0), 0), set()
+    while 0 <= state[r] < units and r not in seen:
+        seen.add(r)
+        r = state[r]
+    busy = [u for u in range(units) if state[u] == BUSY]
+    if state[r] in (BUSY, IN_BARRIER) and r in busy:
+        return r, "hung (no progress while computing)"
+    if busy:
+        return busy[0], "hung (no progress while computing)"
+    return r, "hung (no progress)"
+
+
+def launch_units(cfg: UnitConfig, *, poll_s: float = 0.05) -> dict:
+    """Run ``cfg.plan.units`` unit processes locally and return unit 0's measurement.
+
+    Raises
+    ------
+    CnasError
+        A unit died, failed or hung (named in the message); all units are gone by then.
+    """
+    import torch.multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    units = cfg.plan.units if cfg.mode == "placed" else 1
+    queue = ctx.SimpleQueue()
+    states = ctx.Array("i", [BUSY] * units, lock=False)
+    beats = ctx.Array("d", [time.monotonic()] * units, lock=False)
+    doorbells = [ctx.Semaphore(0) for _ in range(units)]
+    shm_dir = None
+    if cfg.transport == "shm" and units > 1:
+        from .transport import init_flags, make_shm_directory
+
+        shm_dir = make_shm_directory()
+        init_flags(shm_dir, len(cfg.plan.transfers))
+        cfg = replace(cfg, shm_dir=str(shm_dir))
+    procs = []
+    try:
+        with unit_environment(cfg.threads):
+            for rank in range(units):
+                p = ctx.Process(target=unit_process_main, args=(rank, cfg, queue, states, beats, doorbells),
+                                name=f"cnas-unit-{rank}", daemon=True)
+                p.start()
+                procs.append(p)
+        errors: dict[int, str] = {}
+        result = None
+        while result is None:
+            while not queue.empty():
+                kind, rank, payload = queue.get()
+                if kind == "result":
+                    result = payload
+                else:
+                    errors[rank] = payload
+            if result is not None:
+                break
+            dead = {r: p.exitcode for r, p in enumerate(procs) if p.exitcode not in (None, 0)}
+            stalled = time.monotonic() - max(beats[r] for r in range(units)) > cfg.timeout_s
+            if errors or dead or stalled:
+                if dead or errors:
+                    time.sleep(0.3)  # let the peers' reports of the same failure arrive
+                    while not queue.empty():
+                        kind, rank, payload = queue.get()
+                        if kind == "error":
+                            errors[rank] = payload
+                    dead = {r: p.exitcode for r, p in enumerate(procs) if p.exitcode not in (None, 0)}
+                unit, what = _culprit(states, dead, errors, units)
+                if "differs from the single-process output" in errors.get(unit, ""):
+                    raise CnasError(f"unit {unit} {what}")
+                raise CnasError(
+                    f"unit {unit} of {units} {what}; all units stopped "
+                    f"(timeout {cfg.timeout_s:g}s, set it with --timeout)"
+                )
+            if all(p.exitcode == 0 for p in procs) and result is None and queue.empty():
+                raise CnasError("units finished without a measurement; re-run the command")
+            time.sleep(poll_s)
+        for p in procs:
+            p.join(timeout=cfg.timeout_s)
+        return result
+    finally:
+        stop_processes(procs)
+        if shm_dir is not None:
+            shutil.rmtree(shm_dir, ignore_errors=True)
+
+
+def stop_processes(procs) -> None:
+    """Kill and reap every process still alive (SIGKILL: a hung unit ignores nothing)."""
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+    for p in procs:
+        p.join(timeout=5)
+
+
+def make_config(dag, settings, plan: PlacementPlan, *, mode="placed", transport="gloo", threads=1,
+                repeats=50, warmup=10, seed=0, timeout_s=60.0, master=None, fault=None) -> UnitConfig:
+    """A :class:`UnitConfig` with a free local port unless ``master`` is given."""
+    if transport not in ("gloo", "shm", "nccl"):
+        raise CnasError(f"unknown transport '{transport}'; choose gloo, shm or nccl")
+    if repeats < 1 or warmup < 0:
+        raise CnasError(f"--repeats must be >= 1 and --warmup >= 0, got {repeats} and {warmup}")
+    if master is None:
+        master = f"127.0.0.1:{free_port()}"
+    return UnitConfig(dag=dag, settings=settings, plan=plan, mode=mode, transport=transport, threads=threads,
+                      repeats=repeats, warmup=warmup, weights_seed=seed, input_seed=seed, master=master,
+                      timeout_s=timeout_s, fault=fault)
+
+
+def measure_placed(cfg: UnitConfig, *, port_retries: int = 3) -> dict:
+    """:func:`launch_units`, retrying on a fresh port when the chosen one was taken meanwhile."""
+    for attempt in range(port_retries):
+        try:
+            return launch_units(cfg)
+        except CnasError as exc:
+            text = str(exc).lower()
+            if attempt + 1 < port_retries and ("address already in use" in text or "eaddrinuse" in text):
+                cfg = replace(cfg, master=f"127.0.0.1:{free_port()}")
+                continue
+            raise
+    raise AssertionError("unreachable")

@@ -1,0 +1,80 @@
+"""Concurrency inside one process: independent branches on a pool of threads.
+
+``torch.jit.fork`` runs its task synchronously in eager mode, so it gives no concurrency
+here; a plain thread pool does, because every torch operator releases the GIL while it
+computes. With one intra-op thread per process each operator runs on the thread that
+called it, so ``workers`` threads are ``workers`` concurrent branches.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from time import perf_counter
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    # One long-lived pool per size: starting threads per inference would be timed too.
+    if workers not in _POOLS:
+        _POOLS[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cnas-branch")
+    return _POOLS[workers]
+
+
+def threaded_forward(net, image, *, workers: int = 2, vertex_seconds: dict | None = None):
+    """One forward pass with ready vertices dispatched to ``workers`` threads.
+
+    Vertices become ready when all their predecessors have finished and are started in
+    topological order among the ready ones (list scheduling). The result equals
+    ``net(image)``.
+
+    Parameters
+    ----------
+    net : ConcurrentNet
+        Compiled network (``dag``, ``order``, ``blocks``).
+    image : Tensor
+        Input batch.
+    workers : int
+        Threads that run blocks concurrently.
+    vertex_seconds : dict, optional
+        Filled with each vertex's compute time.
+
+    Returns
+    -------
+    Tensor
+        Logits.
+    """
+    dag, order = net.dag, net.order
+    position = {v: i for i, v in enumerate(order)}
+    preds = {v: sorted(dag.predecessors(v)) for v in order}
+    waiting = {v: len(preds[v]) for v in order}
+    uses = {v: dag.out_degree(v) for v in order}
+    acts = {}
+    times = vertex_seconds if vertex_seconds is not None else {}
+    pool = _pool(workers)
+
+    def run(v):
+        start = perf_counter()
+        out = net.blocks[str(v)]([image] if not preds[v] else [acts[u] for u in preds[v]])
+        times[v] = perf_counter() - start
+        return v, out
+
+    running = {pool.submit(run, order[0])}
+    ready: list[int] = []
+    while running:
+        done, running = wait(running, return_when=FIRST_COMPLETED)
+        for fut in done:
+            v, out = fut.result()
+            acts[v] = out
+            for u in preds[v]:
+                uses[u] -= 1
+                if uses[u] == 0:
+                    del acts[u]
+            for w in dag.successors(v):
+                waiting[w] -= 1
+                if waiting[w] == 0:
+                    ready.append(w)
+        ready.sort(key=position.__getitem__)
+        while ready and len(running) < workers:
+            running.add(pool.submit(run, ready.pop(0)))
+    return acts[order[-1]]

@@ -1,0 +1,320 @@
+"""One unit: a process that runs its share of an architecture for one input at a time.
+
+:func:`run_unit` is the whole life of a unit: build the network (same weights on every
+unit: rank 0 broadcasts them), derive shapes from a reference forward pass, join the
+process group, then for every inference run its schedule *data-driven*: the first vertex
+of its schedule whose inputs are all there runs next, and when none is ready the unit
+waits for a message -- there is no barrier per layer, only one between inferences
+(outside the timed region). Unit 0 holds the image, starts the clock, scatters the image,
+gathers the output and stops the clock.
+
+The same entry point serves local launches (:mod:`.distributed` spawns one process per
+unit and watches them) and remote ones (``cnas latency --master HOST:PORT --rank R`` on
+each machine).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import datetime
+import os
+import resource
+import signal
+import time
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from .plan import IMAGE, PlacementPlan, Transfer
+
+# Unit states in the shared status array the launcher reads to name a hung unit.
+BUSY = -1
+IN_BARRIER = -2
+FINISHED = -3
+
+
+@dataclass
+class UnitConfig:
+    """Everything a unit needs; plain picklable data."""
+
+    dag: nx.DiGraph
+    settings: object  # CompileSettings
+    plan: PlacementPlan
+    mode: str = "placed"  # "placed" | "threads"
+    transport: str = "gloo"  # "gloo" | "nccl" | "shm"
+    threads: int = 1
+    repeats: int = 50
+    warmup: int = 10
+    weights_seed: int = 0
+    input_seed: int = 0
+    master: str = "127.0.0.1:29500"
+    timeout_s: float = 60.0
+    shm_dir: str | None = None
+    fault: dict | None = field(default=None)  # tests: {"unit": r, "kind": "die"|"hang", "at": i}
+    rtol: float = 1e-4
+    atol: float = 1e-5
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel to kill this process when its parent dies (Linux), so no orphans."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class _Status:
+    """Writes this unit's state and a heartbeat where the launcher can see them."""
+
+    def __init__(self, rank: int, states=None, beats=None):
+        self.rank, self.states, self.beats = rank, states, beats
+
+    def set(self, state: int) -> None:
+        if self.states is not None:
+            self.states[self.rank] = state
+            self.beats[self.rank] = time.monotonic()
+
+
+def make_input(settings, seed: int):
+    """The deterministic image every measurement uses (batch 1)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(1, settings.in_channels, settings.image_size, settings.image_size, generator=g)
+
+
+def reference_pass(net, image):
+    """Run every block once in order: (logits, {vertex: output shape})."""
+    import torch
+
+    acts, shapes = {}, {}
+    with torch.inference_mode():
+        for v in net.order:
+            preds = sorted(net.dag.predecessors(v))
+            inputs = [image] if not preds else [acts[u] for u in preds]
+            acts[v] = net.blocks[str(v)](inputs)
+            shapes[v] = tuple(acts[v].shape)
+    return acts[net.order[-1]], shapes
+
+
+def run_schedule(plan: PlacementPlan, rank: int, blocks, transport, image, status: _Status,
+                 vertex_seconds: dict[int, float]):
+    """One inference on one unit; returns the logits on unit 0, else ``None``.
+
+    Parameters
+    ----------
+    plan : PlacementPlan
+    rank : int
+        This unit.
+    blocks : nn.ModuleDict
+        The compiled network's blocks (``blocks[str(v)](inputs)``).
+    transport : DistTransport or ShmTransport or None
+        ``None`` when the plan has a single unit.
+    image : Tensor or None
+        The image (unit 0 only).
+    status : _Status
+    vertex_seconds : dict
+        Filled with each computed vertex's compute time.
+    """
+    from time import perf_counter
+
+    schedule = list(plan.schedules[rank])
+    src = plan.input_vertex
+    receives = plan.receives(rank) if transport is not None else []
+    by_vertex = {t.vertex: t for t in receives}
+    for t in receives:
+        transport.post_recv(t)
+    sends = plan.sends(rank) if transport is not None else {}
+    have = {}
+    if image is not None:
+        have[IMAGE] = image
+        for dst in sends.get(IMAGE, []):
+            transport.send(image, Transfer(IMAGE, rank, dst))
+    # Local uses left of every available tensor, so activations are freed early.
+    uses: dict[int, int] = {}
+    for v in schedule:
+        for p in ([IMAGE] if v == src else plan.predecessors[v]):
+            uses[p] = uses.get(p, 0) + 1
+
+    def inputs_of(v):
+        return [IMAGE] if v == src else plan.predecessors[v]
+
+    def arrived(p) -> bool:
+        if p in have:
+            return True
+        t = by_vertex.get(p)
+        if t is not None and transport.done(t):
+            have[p] = transport.tensor(t)
+            return True
+        return False
+
+    logits = None
+    while schedule:
+        ready = next((v for v in schedule if all(arrived(p) for p in inputs_of(v))), None)
+        if ready is None:
+            needed = [by_vertex[p] for v in schedule for p in inputs_of(v)
+                      if p not in have and p in by_vertex]
+            needed = list(dict.fromkeys(needed))
+            status.set(needed[0].src)
+            transport.wait_any(needed)
+            status.set(BUSY)
+            continue
+        v = ready
+        schedule.remove(v)
+        start = perf_counter()
+        out = blocks[str(v)]([have[p] for p in inputs_of(v)])
+        vertex_seconds[v] = perf_counter() - start
+        for dst in sends.get(v, []):
+            transport.send(out, Transfer(v, rank, dst))
+        for p in inputs_of(v):
+            uses[p] -= 1
+            if uses[p] == 0:
+                del have[p]
+        if v == plan.output_vertex:
+            logits = out
+        elif uses.get(v, 0) > 0:
+            have[v] = out
+    return logits
+
+
+def _parse_master(master: str) -> tuple[str, int]:
+    host, _, port = master.rpartition(":")
+    return host or "127.0.0.1", int(port)
+
+
+def run_unit(rank: int, cfg: UnitConfig, queue=None, states=None, beats=None, doorbells=None) -> dict | None:
+    """The life of one unit; returns the measurement on unit 0 (``None`` elsewhere).
+
+    Errors are reported on ``queue`` as ``("error", rank, message)`` when a launcher
+    watches; the measurement of unit 0 is put there as ``("result", 0, dict)``.
+    """
+    try:
+        result = _run_unit(rank, cfg, states, beats, doorbells)
+    except BaseException as exc:  # report, then let the launcher clean up
+        if queue is not None:
+            queue.put(("error", rank, f"{type(exc).__name__}: {exc}".splitlines()[0][:400]))
+            raise SystemExit(1) from None
+        raise
+    if queue is not None and result is not None:
+        queue.put(("result", rank, result))
+    return result
+
+
+def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
+    import torch
+    import torch.distributed as dist
+
+    from ..compiler import compile as compile_net
+    from .threads import threaded_forward
+    from .transport import DistTransport, ShmTransport
+
+    status = _Status(rank, states, beats)
+    status.set(BUSY)
+    torch.set_num_threads(cfg.threads)
+    plan, units = cfg.plan, cfg.plan.units
+    device = "cpu"
+    if cfg.transport == "nccl":
+        device = f"cuda:{rank % max(1, torch.cuda.device_count())}"
+    torch.manual_seed(cfg.weights_seed)
+    net = compile_net(cfg.dag, cfg.settings).eval().to(device)
+    image = make_input(cfg.settings, cfg.input_seed).to(device)
+    reference, shapes = reference_pass(net, image)
+    world = units if cfg.mode == "placed" else 1
+    if world > 1:
+        host, port = _parse_master(cfg.master)
+        store = dist.TCPStore(host, port, world, rank == 0, timeout=datetime.timedelta(seconds=cfg.timeout_s))
+        dist.init_process_group(
+            "nccl" if cfg.transport == "nccl" else "gloo", store=store, rank=rank, world_size=world,
+            timeout=datetime.timedelta(seconds=cfg.timeout_s),
+        )
+        with torch.no_grad():  # same weights everywhere, whatever each unit's RNG did
+            for tensor in net.state_dict().values():
+                dist.broadcast(tensor, 0)
+        if rank != 0:  # only unit 0 checks the output, against its own (the source) weights
+            reference = None
+    receives = [(t, image.shape if t.vertex == IMAGE else shapes[t.vertex])
+                for t in plan.receives(rank)] if world > 1 else []
+    transport = None
+    if world > 1 and cfg.transport == "shm":
+        transport = ShmTransport(rank, receives, cfg.shm_dir, doorbells, list(plan.transfers))
+        dist.barrier()  # every receiver's buffers exist before anyone sends
+    elif world > 1:
+        transport = DistTransport(rank, receives, device=device)
+
+    latencies, busy, faults, sent_bytes, sent_msgs = [], [], [], [], []
+    vertex_samples: dict[int, list[float]] = {}
+    max_diff = 0.0
+    total = cfg.warmup + cfg.repeats
+    blocks = net.blocks
+    with torch.inference_mode():
+        for it in range(1, total + 1):
+            if cfg.fault and cfg.fault.get("unit") == rank and cfg.fault.get("at", 0) == it:
+                if cfg.fault["kind"] == "die":
+                    os._exit(17)
+                status.set(BUSY)
+                time.sleep(3600)
+            status.set(IN_BARRIER)
+            if world > 1:
+                dist.barrier()
+            status.set(BUSY)
+            if isinstance(transport, ShmTransport):
+                transport.begin(it)
+            m0, b0 = (transport.messages, transport.bytes) if transport else (0, 0)
+            vertex_seconds: dict[int, float] = {}
+            flt0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            if device != "cpu":
+                torch.cuda.synchronize(device)
+            t0 = time.perf_counter()
+            if cfg.mode == "threads":
+                logits = threaded_forward(net, image, workers=units, vertex_seconds=vertex_seconds)
+            else:
+                logits = run_schedule(plan, rank, blocks, transport, image if rank == 0 else None,
+                                      status, vertex_seconds)
+            if device != "cpu":
+                torch.cuda.synchronize(device)
+            t1 = time.perf_counter()
+            if transport is not None:
+                transport.flush()
+            faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - flt0)
+            if rank == 0:
+                diff = float((logits - reference).abs().max())
+                if not torch.allclose(logits, reference, rtol=cfg.rtol, atol=cfg.atol):
+                    raise RuntimeError(
+                        f"distributed output differs from the single-process output "
+                        f"(max abs difference {diff:.3g}) at inference {it}"
+                    )
+                max_diff = max(max_diff, diff)
+            if it > cfg.warmup:
+                latencies.append(t1 - t0)
+                busy.append(sum(vertex_seconds.values()))
+                if transport is not None:
+                    sent_msgs.append(transport.messages - m0)
+                    sent_bytes.append(transport.bytes - b0)
+                for v, s in vertex_seconds.items():
+                    vertex_samples.setdefault(v, []).append(s)
+    status.set(IN_BARRIER)
+    mine = {
+        "busy_s": busy, "faults": faults[cfg.warmup:], "bytes": sent_bytes, "messages": sent_msgs,
+        "vertex_s": vertex_samples,
+    }
+    gathered = [mine]
+    if world > 1:
+        gathered = [None] * world if rank == 0 else None
+        dist.gather_object(mine, gathered, dst=0)
+        dist.destroy_process_group()
+    status.set(FINISHED)
+    if rank != 0:
+        return None
+    return {
+        "latency_s": latencies,
+        "max_abs_diff": max_diff,
+        "units": gathered,
+        "pid": os.getpid(),
+    }
+
+
+def unit_process_main(rank, cfg, queue, states, beats, doorbells):
+    """Entry point of a spawned unit process."""
+    _die_with_parent()
+    run_unit(rank, cfg, queue, states, beats, doorbells)
