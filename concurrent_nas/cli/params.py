@@ -25,13 +25,22 @@ def register(sub) -> None:
 
 
 def parameter_table(runs, modes, base_settings, progress=None):
-    """One row per (architecture, staging mode): ``arch_id, generator, nodes, staging, params, flops``."""
+    """One row per (architecture, staging mode).
+
+    Columns ``run, arch_id, generator, nodes, staging, params, flops, settings`` (the
+    other compile settings as JSON, so a table says what it was computed with).
+    """
     import pandas as pd
 
     from ..rundir import read_architectures, row_to_dag
     from ..shapes import plan_network
 
+    import dataclasses
+    import json
+
     rows = []
+    described = {k: v for k, v in dataclasses.asdict(base_settings).items() if k != "staging"}
+    settings_json = json.dumps(described, sort_keys=True)
     for run in runs:
         table = read_architectures(run)
         for record in table.itertuples(index=False):
@@ -46,6 +55,7 @@ def parameter_table(runs, modes, base_settings, progress=None):
                     "staging": mode,
                     "params": sum(p.params for p in plans),
                     "flops": sum(p.flops for p in plans),
+                    "settings": settings_json,
                 })
             if progress:
                 progress(1)

@@ -1,0 +1,80 @@
+"""Why probabilistic staging has fewer (or more) parameters than greedy: paper Table 4.
+
+Usage::
+
+    cnas sample --gen er --n 1000 --out runs/t4-er      # likewise ba, ws, dp
+    python benchmarks/table4_breakdown.py [--stem 32 --cap 256 --image 32] [--count 300]
+
+For the first ``count`` architectures of each ``runs/t4-<gen>`` run and both staging
+modes it prints: the share of blocks whose output reached the channel cap, the number
+of 1x1 scaling convolutions per architecture, the share of parameters in them, and the
+parameters outside them. Writes ``benchmarks/results/table4_breakdown_stem<S>_cap<C>.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from concurrent_nas.rundir import read_architectures, row_to_dag
+from concurrent_nas.shapes import CompileSettings, plan_network
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def breakdown(dags, settings):
+    at_cap, convs, share, rest, total = [], [], [], [], []
+    for dag in dags:
+        plans = plan_network(dag, settings)
+        blocks = [p for p in plans if p.role == "block"]
+        at_cap.append(np.mean([p.out_channels == settings.channel_cap for p in blocks]))
+        convs.append(sum(sum(p.conv_inputs) for p in plans))
+        scaling = sum(
+            c * p.mid_channels for p in plans for (c, _), up in zip(p.in_shapes, p.conv_inputs) if up
+        )
+        params = sum(p.params for p in plans)
+        share.append(scaling / params)
+        rest.append((params - scaling) / 1e6)
+        total.append(params / 1e6)
+    return {
+        "blocks at cap": f"{np.mean(at_cap):.0%}",
+        "1x1 scaling convs / arch": f"{np.mean(convs):.1f}",
+        "params in scaling convs": f"{np.mean(share):.0%}",
+        "params outside them (M)": f"{np.mean(rest):.2f}",
+        "params (M)": f"{np.mean(total):.2f}",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stem", type=int, default=32)
+    parser.add_argument("--cap", type=int, default=256)
+    parser.add_argument("--image", type=int, default=32)
+    parser.add_argument("--count", type=int, default=300)
+    parser.add_argument("--runs", default="runs/t4-{gen}")
+    args = parser.parse_args()
+    rows = []
+    for gen in ("er", "ba", "ws", "dp"):
+        table = read_architectures(args.runs.format(gen=gen)).head(args.count)
+        dags = [row_to_dag(r) for r in table.itertuples(index=False)]
+        for mode in ("greedy", "probabilistic"):
+            settings = CompileSettings(stem_channels=args.stem, channel_cap=args.cap, image_size=args.image, staging=mode)
+            rows.append({"generator": gen, "staging": mode, **breakdown(dags, settings)})
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows]
+    text = "\n".join(lines)
+    print(text)
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"table4_breakdown_stem{args.stem}_cap{args.cap}.md"
+    out.write_text(
+        f"stem {args.stem}, cap {args.cap}, image {args.image}, first {args.count} architectures per generator\n\n"
+        f"{text}\n\nCommand: `python benchmarks/table4_breakdown.py --stem {args.stem} --cap {args.cap} "
+        f"--image {args.image} --count {args.count}`\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
