@@ -61,17 +61,11 @@ def assert_real_svg(path: Path) -> None:
 
 
 def parse_markdown_table(text: str, heading: str) -> pd.DataFrame:
-    """The first markdown table after ``## heading`` in ``text``."""
-    section = text.split(f"## {heading}", 1)[1]
+    """The first markdown table after ``## heading`` in ``text`` (cells as strings)."""
+    section = text.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
     lines = [ln for ln in section.splitlines() if ln.startswith("|")]
-    rows = []
-    for ln in lines:
-        if rows and not ln.startswith("|"):
-            break
-        rows.append([c.strip() for c in ln.strip("|").split("|")])
-    header, body = rows[0], [r for r in rows[2:]]
-    end = next((i for i, r in enumerate(body) if r[0] == header[0]), len(body))
-    return pd.DataFrame(body[:end], columns=header)
+    rows = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines]
+    return pd.DataFrame(rows[2:], columns=rows[0])
 
 
 def test_report_writes_every_figure_its_data_supports(report_dir):
