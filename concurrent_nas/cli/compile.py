@@ -26,18 +26,27 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *, skip: tuple[str, 
 
     defaults = CompileSettings()
     group = parser.add_argument_group("compile settings")
+    added = []
     for field, (flag, kind, text) in SETTING_OPTIONS.items():
         if field in skip:
             continue
         default = getattr(defaults, field)
         group.add_argument(flag, dest=field, type=kind, default=default, help=f"{text} (default {default})")
+        added.append(field)
+    # Remember which attributes are settings: a command may have its own `image_size`.
+    parser.set_defaults(_compile_settings_fields=tuple(added))
 
 
 def settings_from_args(args, **overrides):
-    """The :class:`CompileSettings` named by the options of :func:`add_settings_arguments`."""
+    """The :class:`CompileSettings` named by the options of :func:`add_settings_arguments`.
+
+    Only the options that function added are read (skipped fields keep their defaults
+    unless given in ``overrides``), so a command's own ``--image-size`` does not leak in.
+    """
     from ..shapes import CompileSettings
 
-    values = {f: getattr(args, f) for f in SETTING_OPTIONS if hasattr(args, f)}
+    fields = getattr(args, "_compile_settings_fields", tuple(SETTING_OPTIONS))
+    values = {f: getattr(args, f) for f in fields if hasattr(args, f)}
     values.update(overrides)
     return CompileSettings(**values)
 
