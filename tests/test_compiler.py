@@ -288,3 +288,17 @@ def test_cli_params_summarises_and_writes_per_architecture_counts(small_dp_run, 
         assert row.mean_M == pytest.approx(part.mean() / 1e6)
         assert row.std_M == pytest.approx(part.std() / 1e6)
     assert "probabilistic" in capsys.readouterr().out
+
+
+def test_settings_options_ignore_a_commands_own_fields():
+    import argparse
+
+    from concurrent_nas.cli.compile import add_settings_arguments, settings_from_args
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--image-size", dest="image_size", type=int, default=None)  # the command's own
+    add_settings_arguments(parser, skip=("image_size",))
+    args = parser.parse_args(["--staging", "greedy", "--channel-cap", "128"])
+    settings = settings_from_args(args)
+    assert settings == CompileSettings(staging="greedy", channel_cap=128)
+    assert settings_from_args(args, image_size=64).image_size == 64
