@@ -102,7 +102,7 @@ def launch_units(cfg: UnitConfig, *, poll_s: float = 0.05) -> dict:
     import torch.multiprocessing as mp
 
     ctx = mp.get_context("spawn")
-    units = cfg.plan.units if cfg.mode == "placed" else 1
+    units = 1 if cfg.mode == "threads" else cfg.plan.units
     queue = ctx.SimpleQueue()
     states = ctx.Array("i", [BUSY] * units, lock=False)
     beats = ctx.Array("d", [time.monotonic()] * units, lock=False)
@@ -197,3 +197,44 @@ def measure_placed(cfg: UnitConfig, *, port_retries: int = 3) -> dict:
                 continue
             raise
     raise AssertionError("unreachable")
+
+
+PROBE_SIZES = (4 * 1024, 64 * 1024, 512 * 1024, 2 * 1024 * 1024, 8 * 1024 * 1024)
+
+
+def probe_transfers(transport: str = "gloo", *, sizes=PROBE_SIZES, repeats: int = 30, warmup: int = 5,
+                    timeout_s: float = 60.0):
+    """Measure one-way message times between two local units and fit a transfer model.
+
+    Returns
+    -------
+    (TransferModel, pandas.DataFrame)
+        The fitted model and the measured points (``transport, bytes, median_ms, p10_ms,
+        p90_ms``).
+    """
+    import numpy as np
+    import pandas as pd
+    import networkx as nx
+
+    from .plan import PlacementPlan, Transfer
+    from .simulate import fit_transfer_model
+
+    transfers = []
+    for i in range(len(sizes)):
+        transfers += [Transfer(2 * i, 0, 1), Transfer(2 * i + 1, 1, 0)]
+    plan = PlacementPlan(units=2, assignment={}, schedules=((), ()), transfers=tuple(transfers),
+                         input_vertex=0, output_vertex=0, predecessors={})
+    cfg = UnitConfig(dag=nx.DiGraph(), settings=None, plan=plan, mode="pingpong", transport=transport,
+                     repeats=repeats, warmup=warmup, master=f"127.0.0.1:{free_port()}", timeout_s=timeout_s,
+                     probe_sizes=tuple(int(s) for s in sizes))
+    result = launch_units(cfg)
+    rows = []
+    for size, times in result["one_way_s"].items():
+        ms = np.asarray(times) * 1e3
+        rows.append({"transport": transport, "bytes": int(size), "median_ms": float(np.median(ms)),
+                     "p10_ms": float(np.percentile(ms, 10)), "p90_ms": float(np.percentile(ms, 90))})
+    table = pd.DataFrame(rows)
+    model = fit_transfer_model(table["bytes"], table["median_ms"] / 1e3,
+                               send_cpu_s=float(np.median(result["send_cpu_s"])),
+                               source=f"measured {transport} on this host")
+    return model, table

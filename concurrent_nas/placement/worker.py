@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 
 import networkx as nx
+import numpy as np
 
 from .plan import IMAGE, PlacementPlan, Transfer
 
@@ -53,6 +54,7 @@ class UnitConfig:
     fault: dict | None = field(default=None)  # tests: {"unit": r, "kind": "die"|"hang", "at": i}
     rtol: float = 1e-4
     atol: float = 1e-5
+    probe_sizes: tuple[int, ...] = ()
 
 
 def _die_with_parent() -> None:
@@ -212,6 +214,8 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
     status = _Status(rank, states, beats)
     status.set(BUSY)
     torch.set_num_threads(cfg.threads)
+    if cfg.mode == "pingpong":
+        return _pingpong(rank, cfg, doorbells)
     plan, units = cfg.plan, cfg.plan.units
     device = "cpu"
     if cfg.transport == "nccl":
@@ -309,9 +313,67 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
     return {
         "latency_s": latencies,
         "max_abs_diff": max_diff,
+        "out_bytes": {v: int(np.prod(shape)) * 4 for v, shape in shapes.items()},
+        "image_bytes": int(image.numel()) * image.element_size(),
         "units": gathered,
         "pid": os.getpid(),
     }
+
+
+def _pingpong(rank: int, cfg: UnitConfig, doorbells):
+    """Round trips of every message size in ``cfg.plan`` between units 0 and 1.
+
+    The plan holds, per size, a message 0 -> 1 (even vertex id, size in its shape) and
+    the reply 1 -> 0. Returns, on unit 0, ``{size_bytes: [one-way seconds, ...]}`` and the
+    sender's CPU time per message.
+    """
+    import torch
+    import torch.distributed as dist
+
+    from .transport import DistTransport, ShmTransport
+
+    plan = cfg.plan
+    host, port = _parse_master(cfg.master)
+    store = dist.TCPStore(host, port, 2, rank == 0, timeout=datetime.timedelta(seconds=cfg.timeout_s))
+    dist.init_process_group("gloo", store=store, rank=rank, world_size=2,
+                            timeout=datetime.timedelta(seconds=cfg.timeout_s))
+    sizes = cfg.probe_sizes
+    receives = [(t, (sizes[t.vertex // 2] // 4,)) for t in plan.transfers if t.dst == rank]
+    if cfg.transport == "shm":
+        transport = ShmTransport(rank, receives, cfg.shm_dir, doorbells, list(plan.transfers))
+    else:
+        transport = DistTransport(rank, receives)
+    dist.barrier()
+    payload = {i: torch.randn(s // 4) for i, s in enumerate(sizes)}
+    one_way: dict[int, list[float]] = {s: [] for s in sizes}
+    send_cpu: list[float] = []
+    it = 0
+    for i, size in enumerate(sizes):
+        there, back = Transfer(2 * i, 0, 1), Transfer(2 * i + 1, 1, 0)
+        for rep in range(cfg.warmup + cfg.repeats):
+            it += 1
+            dist.barrier()
+            if isinstance(transport, ShmTransport):
+                transport.begin(it)
+            if rank == 0:
+                transport.post_recv(back)
+                t0 = time.perf_counter()
+                transport.send(payload[i], there)
+                t1 = time.perf_counter()
+                transport.wait_any([back])
+                t2 = time.perf_counter()
+                if rep >= cfg.warmup:
+                    one_way[size].append((t2 - t0) / 2)
+                    send_cpu.append(t1 - t0)
+            else:
+                transport.post_recv(there)
+                transport.wait_any([there])
+                transport.send(transport.tensor(there), back)
+            transport.flush()
+    dist.destroy_process_group()
+    if rank != 0:
+        return None
+    return {"one_way_s": one_way, "send_cpu_s": send_cpu}
 
 
 def unit_process_main(rank, cfg, queue, states, beats, doorbells):

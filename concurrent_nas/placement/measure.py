@@ -1,0 +1,226 @@
+"""One architecture measured on every requested (units, placement, transport): table rows.
+
+Every row carries its own baselines from the same invocation: ``single_unit_ms`` (one
+unit, one intra-op thread: the paper's one-vCPU framing) and ``same_cores_ms`` (one
+process with as many intra-op threads as there are units: what a user with one
+multi-core box compares against). Simulated rows (more units than the host has) use
+the per-vertex times of the one-unit run and a measured transfer model, and say so in
+``source``; measured rows carry the simulator's prediction beside them (``simulated_ms``,
+``sim_error``) so the model's error is always visible.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+
+import networkx as nx
+import numpy as np
+
+from .assign import make_assignment
+from .plan import build_plan
+from .simulate import TransferModel, simulate
+
+BASELINE = "1 unit x 1 intra-op thread"
+
+#: Columns that identify a row: a re-run skips rows whose key is already in the table.
+KEY = ("arch_id", "units", "placement", "transport", "threads", "image_size", "source")
+
+
+@dataclass(frozen=True)
+class LatencyOptions:
+    """What to measure for each architecture."""
+
+    units: tuple[int, ...] = (1, 2)
+    placements: tuple[str, ...] = ("kahypar",)
+    transports: tuple[str, ...] = ("gloo",)
+    threads: int = 1
+    repeats: int = 50
+    warmup: int = 10
+    seed: int = 0
+    timeout_s: float = 60.0
+    simulate_units: tuple[int, ...] = ()
+    network: TransferModel | None = None  # None: the measured model of the first transport
+
+
+def summarize(latency_s) -> dict:
+    ms = np.asarray(latency_s) * 1e3
+    return {"median_ms": float(np.median(ms)), "p10_ms": float(np.percentile(ms, 10)),
+            "p90_ms": float(np.percentile(ms, 90))}
+
+
+def _vertex_ms(result) -> dict[int, float]:
+    out: dict[int, float] = {}
+    for unit in result["units"]:
+        for v, samples in unit["vertex_s"].items():
+            out.setdefault(int(v), float(np.median(samples)) * 1e3)
+    return out
+
+
+def measure_architecture(
+    arch_id: int,
+    generator: str,
+    dag: nx.DiGraph,
+    settings,
+    options: LatencyOptions,
+    *,
+    done: set | None = None,
+    existing: dict | None = None,
+    emit: Callable[[dict], None] = lambda row: None,
+    transfer_models: dict | None = None,
+    parts: Callable[[int], Iterable[int] | None] | None = None,
+    progress: Callable[[str], None] = lambda what: None,
+    fault: dict | None = None,
+) -> list[dict]:
+    """Measure (and simulate) one architecture; ``emit`` each row as soon as it exists.
+
+    Parameters
+    ----------
+    done : set of tuple, optional
+        Keys (:data:`KEY`) already measured; they are not measured again.
+    existing : dict, optional
+        Rows already in the table by key, to reuse the baselines of a resumed run.
+    transfer_models : dict str -> TransferModel
+        Measured transfer model per transport (for ``simulated_ms`` and simulated rows).
+    parts : callable units -> parts or None
+        A scored run's partition for ``units`` (KaHyPar is run when it gives ``None``).
+    fault : dict, optional
+        Fault injection for tests (see :class:`.worker.UnitConfig`).
+    """
+    from .distributed import make_config, measure_placed
+
+    done = done or set()
+    existing = existing or {}
+    models = transfer_models or {}
+    nodes = int(dag.graph.get("nodes", dag.number_of_nodes() - 2))
+    image = settings.image_size
+    rows: list[dict] = []
+
+    def key(units, placement, transport, threads, source="measured"):
+        return (arch_id, units, placement, transport, threads, image, source)
+
+    def run(units, placement, transport, threads, mode="placed"):
+        assignment = make_assignment(dag, units, placement, settings=settings, seed=options.seed,
+                                     parts=parts(units) if parts and placement == "kahypar" else None)
+        plan = build_plan(dag, assignment, 1 if placement == "single" else units)
+        cfg = make_config(dag, settings, plan, mode=mode, transport="gloo" if transport == "none" else transport,
+                          threads=threads, repeats=options.repeats, warmup=options.warmup,
+                          seed=options.seed, timeout_s=options.timeout_s,
+                          fault=fault if placement != "single" else None)
+        if mode == "threads":
+            cfg = replace(cfg, plan=replace(plan, units=units))
+        progress(f"arch {arch_id}: {placement} on {units} unit(s), {transport}")
+        return plan, measure_placed(cfg)
+
+    def base_row(units, placement, transport, threads, result, plan, source="measured"):
+        per_unit = result["units"] if result else []
+        row = {
+            "arch_id": arch_id, "generator": generator, "nodes": nodes, "units": units,
+            "placement": placement, "transport": transport, "threads": threads, "image_size": image,
+            **summarize(result["latency_s"]),
+            "bytes_sent": int(sum(np.median(u["bytes"]) for u in per_unit if u["bytes"])),
+            "messages": int(sum(np.median(u["messages"]) for u in per_unit if u["messages"])),
+            "busy_ms": [float(np.median(u["busy_s"])) * 1e3 for u in per_unit],
+            "page_faults": int(sum(np.median(u["faults"]) for u in per_unit)),
+            "max_abs_diff": float(result["max_abs_diff"]),
+            "allclose": True,
+            "repeats": options.repeats, "source": source,
+            "load_avg": float(os.getloadavg()[0]),
+        }
+        return row
+
+    # Baseline (a): one unit, one intra-op thread. Its per-vertex times feed the simulator.
+    k = key(1, "single", "none", 1)
+    if k in existing:
+        single = existing[k]
+        vertex_ms = {v: single["vertex_ms"][i] for i, v in enumerate(sorted(dag))}
+        out_bytes = {v: int(single["out_bytes"][i]) for i, v in enumerate(sorted(dag))}
+        image_bytes = int(single["image_bytes"])
+    else:
+        plan1, res1 = run(1, "single", "none", 1)
+        single = base_row(1, "single", "none", 1, res1, plan1)
+        vertex_ms = _vertex_ms(res1)
+        out_bytes = {int(v): b for v, b in res1["out_bytes"].items()}
+        image_bytes = int(res1["image_bytes"])
+        single.update(vertex_ms=[vertex_ms[v] for v in sorted(dag)],
+                      out_bytes=[out_bytes[v] for v in sorted(dag)], image_bytes=image_bytes)
+    single_ms = single["median_ms"]
+
+    def finish(row):
+        row["single_unit_ms"] = single_ms
+        row["speedup"] = single_ms / row["median_ms"]
+        row["baseline"] = BASELINE
+        same = same_cores.get(row["units"])
+        row["same_cores_ms"] = same
+        row["speedup_same_cores"] = None if same is None else same / row["median_ms"]
+        row.setdefault("vertex_ms", None)
+        row.setdefault("out_bytes", None)
+        row.setdefault("image_bytes", image_bytes)
+        row.setdefault("simulated_ms", None)
+        row.setdefault("sim_error", None)
+        row.setdefault("transfer_model", None)
+        rows.append(row)
+        emit(row)
+
+    same_cores: dict[int, float] = {1: single_ms}
+    if k not in done:
+        finish(single)
+    # Baseline (b): one process with as many intra-op threads as units.
+    for units in options.units:
+        if units == 1:
+            continue
+        kb = key(units, "single", "none", units)
+        if kb in existing:
+            same_cores[units] = existing[kb]["median_ms"]
+            continue
+        plan, res = run(units, "single", "none", units)
+        same_cores[units] = summarize(res["latency_s"])["median_ms"]
+        finish(base_row(units, "single", "none", units, res, plan))
+
+    for units in options.units:
+        if units == 1:
+            continue
+        for placement in options.placements:
+            if placement == "single":
+                continue
+            transports = ("none",) if placement == "threads" else options.transports
+            for transport in transports:
+                kp = key(units, placement, transport, options.threads)
+                if kp in done:
+                    continue
+                mode = "threads" if placement == "threads" else "placed"
+                plan, res = run(units, placement, transport, options.threads, mode)
+                row = base_row(units, placement, transport, options.threads, res, plan)
+                model = models.get(transport)
+                if model is not None and mode == "placed":
+                    sim = simulate(plan, {v: ms / 1e3 for v, ms in vertex_ms.items()}, out_bytes,
+                                   image_bytes, model)
+                    row["simulated_ms"] = sim.latency_s * 1e3
+                    row["sim_error"] = (row["simulated_ms"] - row["median_ms"]) / row["median_ms"]
+                finish(row)
+
+    model = options.network or next((models[t] for t in options.transports if t in models), None)
+    if model is not None:
+        for units in options.simulate_units:
+            for placement in options.placements:
+                if placement in ("single", "threads"):
+                    continue
+                ks = key(units, placement, "model", 1, "simulated")
+                if ks in done:
+                    continue
+                assignment = make_assignment(dag, units, placement, settings=settings, seed=options.seed,
+                                             parts=parts(units) if parts and placement == "kahypar" else None)
+                plan = build_plan(dag, assignment, units)
+                sim = simulate(plan, {v: ms / 1e3 for v, ms in vertex_ms.items()}, out_bytes, image_bytes, model)
+                ms = sim.latency_s * 1e3
+                finish({
+                    "arch_id": arch_id, "generator": generator, "nodes": nodes, "units": units,
+                    "placement": placement, "transport": "model", "threads": 1, "image_size": image,
+                    "median_ms": ms, "p10_ms": ms, "p90_ms": ms, "bytes_sent": sim.bytes_sent,
+                    "messages": sim.messages, "busy_ms": [b * 1e3 for b in sim.busy_s],
+                    "page_faults": None, "max_abs_diff": None, "allclose": None,
+                    "repeats": 0, "source": "simulated", "load_avg": None,
+                    "simulated_ms": ms, "transfer_model": model.source,
+                })
+    return rows
