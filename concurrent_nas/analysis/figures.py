@@ -145,7 +145,7 @@ def communication_figure(best: pd.DataFrame) -> Figure:
     """
     frame = best.assign(comm_mb=best["comm_bytes"] / BYTES_PER_MB)
     return _panels_by_nodes(
-        frame, "comm_mb", "communication per inference (MB)",
+        frame, "comm_mb", "communication per inference (MB = 10^6 B)",
         "Total communication with distribution (paper Fig. 7)",
     )
 
