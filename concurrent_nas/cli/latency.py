@@ -137,17 +137,21 @@ def run(args) -> int:
         rows.append(row)
         write_table(pd.DataFrame(rows), out)  # after every row: an interruption loses nothing
 
-    models = {}
-    needs_model = any(u > 1 for u in options.units) or options.simulate_units
-    if needs_model and options.network is None or any(u > 1 for u in options.units):
-        for transport in options.transports:
-            if transport != "nccl":
-                models[transport], _ = probe_transfers(transport, timeout_s=options.timeout_s)
+    models: dict = {}
+
+    def transfer_model(transport):
+        # Probed once per invocation, and only when a row needs it (a resumed run may not).
+        if transport == "nccl":
+            return None
+        if transport not in models:
+            models[transport], _ = probe_transfers(transport, timeout_s=options.timeout_s)
+        return models[transport]
+
     with progress_bar(len(archs), "latency", unit="arch") as bar:
         for arch_id, generator, dag in archs:
             measure_architecture(
                 arch_id, generator, dag, settings, options, done=set(existing), existing=existing,
-                emit=emit, transfer_models=models, parts=_scored_parts(run_dir, arch_id),
+                emit=emit, transfer_model=transfer_model, parts=_scored_parts(run_dir, arch_id),
                 progress=bar.set_postfix_str,
             )
             bar.update(1)

@@ -19,7 +19,7 @@ from dataclasses import replace
 
 from ..errors import CnasError
 from .plan import PlacementPlan
-from .worker import BUSY, FINISHED, IN_BARRIER, UnitConfig, unit_process_main
+from .worker import BUSY, IN_BARRIER, SETTING_UP, UnitConfig, unit_process_main
 
 # glibc returns every large (> 128 KiB) freed block to the kernel and takes it back on the
 # next inference: ~100k page faults per 224x224 image and 2-3x the latency. Keeping such
@@ -29,6 +29,9 @@ ALLOCATOR_ENV = {
     "MALLOC_TRIM_THRESHOLD_": str(1024 * 1024 * 1024),
     "MALLOC_TOP_PAD_": str(64 * 1024 * 1024),
 }
+
+
+SETUP_TIMEOUT_S = 180.0
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -83,7 +86,7 @@ def _culprit(states, dead: dict[int, int], errors: dict[int, str], units: int) -
     while 0 <= state[r] < units and r not in seen:
         seen.add(r)
         r = state[r]
-    busy = [u for u in range(units) if state[u] == BUSY]
+    busy = [u for u in range(units) if state[u] in (BUSY, SETTING_UP)]
     if state[r] in (BUSY, IN_BARRIER) and r in busy:
         return r, "hung (no progress while computing)"
     if busy:
@@ -104,7 +107,7 @@ def launch_units(cfg: UnitConfig, *, poll_s: float = 0.05) -> dict:
     ctx = mp.get_context("spawn")
     units = 1 if cfg.mode == "threads" else cfg.plan.units
     queue = ctx.SimpleQueue()
-    states = ctx.Array("i", [BUSY] * units, lock=False)
+    states = ctx.Array("i", [SETTING_UP] * units, lock=False)
     beats = ctx.Array("d", [time.monotonic()] * units, lock=False)
     doorbells = [ctx.Semaphore(0) for _ in range(units)]
     shm_dir = None
@@ -134,7 +137,10 @@ def launch_units(cfg: UnitConfig, *, poll_s: float = 0.05) -> dict:
             if result is not None:
                 break
             dead = {r: p.exitcode for r, p in enumerate(procs) if p.exitcode not in (None, 0)}
-            stalled = time.monotonic() - max(beats[r] for r in range(units)) > cfg.timeout_s
+            # Start-up (torch import, compiling) gets a longer allowance than a stalled run.
+            setting_up = any(states[r] == SETTING_UP for r in range(units))
+            limit = max(cfg.timeout_s, SETUP_TIMEOUT_S) if setting_up else cfg.timeout_s
+            stalled = time.monotonic() - max(beats[r] for r in range(units)) > limit
             if errors or dead or stalled:
                 if dead or errors:
                     time.sleep(0.3)  # let the peers' reports of the same failure arrive

@@ -68,7 +68,7 @@ def measure_architecture(
     done: set | None = None,
     existing: dict | None = None,
     emit: Callable[[dict], None] = lambda row: None,
-    transfer_models: dict | None = None,
+    transfer_model: Callable[[str], TransferModel | None] = lambda transport: None,
     parts: Callable[[int], Iterable[int] | None] | None = None,
     progress: Callable[[str], None] = lambda what: None,
     fault: dict | None = None,
@@ -81,8 +81,9 @@ def measure_architecture(
         Keys (:data:`KEY`) already measured; they are not measured again.
     existing : dict, optional
         Rows already in the table by key, to reuse the baselines of a resumed run.
-    transfer_models : dict str -> TransferModel
-        Measured transfer model per transport (for ``simulated_ms`` and simulated rows).
+    transfer_model : callable transport -> TransferModel or None
+        Measured transfer model of a transport (for ``simulated_ms`` and simulated rows);
+        called only when a row needs it.
     parts : callable units -> parts or None
         A scored run's partition for ``units`` (KaHyPar is run when it gives ``None``).
     fault : dict, optional
@@ -92,7 +93,6 @@ def measure_architecture(
 
     done = done or set()
     existing = existing or {}
-    models = transfer_models or {}
     nodes = int(dag.graph.get("nodes", dag.number_of_nodes() - 2))
     image = settings.image_size
     rows: list[dict] = []
@@ -192,7 +192,7 @@ def measure_architecture(
                 mode = "threads" if placement == "threads" else "placed"
                 plan, res = run(units, placement, transport, options.threads, mode)
                 row = base_row(units, placement, transport, options.threads, res, plan)
-                model = models.get(transport)
+                model = transfer_model(transport) if mode == "placed" else None
                 if model is not None and mode == "placed":
                     sim = simulate(plan, {v: ms / 1e3 for v, ms in vertex_ms.items()}, out_bytes,
                                    image_bytes, model)
@@ -200,7 +200,11 @@ def measure_architecture(
                     row["sim_error"] = (row["simulated_ms"] - row["median_ms"]) / row["median_ms"]
                 finish(row)
 
-    model = options.network or next((models[t] for t in options.transports if t in models), None)
+    todo = [u for u in options.simulate_units for p in options.placements if p not in ("single", "threads")
+            and key(u, p, "model", 1, "simulated") not in done]
+    model = None
+    if todo:
+        model = options.network or transfer_model(options.transports[0])
     if model is not None:
         for units in options.simulate_units:
             for placement in options.placements:

@@ -32,6 +32,7 @@ from .plan import IMAGE, PlacementPlan, Transfer
 BUSY = -1
 IN_BARRIER = -2
 FINISHED = -3
+SETTING_UP = -4  # importing torch, compiling, joining the group: may take long on a busy host
 
 
 @dataclass
@@ -212,7 +213,7 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
     from .transport import DistTransport, ShmTransport
 
     status = _Status(rank, states, beats)
-    status.set(BUSY)
+    status.set(SETTING_UP)
     torch.set_num_threads(cfg.threads)
     if cfg.mode == "pingpong":
         return _pingpong(rank, cfg, doorbells)
@@ -227,10 +228,13 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
     world = units if cfg.mode == "placed" else 1
     if world > 1:
         host, port = _parse_master(cfg.master)
-        store = dist.TCPStore(host, port, world, rank == 0, timeout=datetime.timedelta(seconds=cfg.timeout_s))
+        # The launcher names a hung unit after timeout_s without progress; the group's
+        # own timeout is longer so that the diagnosis, not a peer's time-out, comes first.
+        group_timeout = datetime.timedelta(seconds=2 * cfg.timeout_s + 10)
+        store = dist.TCPStore(host, port, world, rank == 0, timeout=group_timeout)
         dist.init_process_group(
             "nccl" if cfg.transport == "nccl" else "gloo", store=store, rank=rank, world_size=world,
-            timeout=datetime.timedelta(seconds=cfg.timeout_s),
+            timeout=group_timeout,
         )
         with torch.no_grad():  # same weights everywhere, whatever each unit's RNG did
             for tensor in net.state_dict().values():
@@ -246,6 +250,7 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
     elif world > 1:
         transport = DistTransport(rank, receives, device=device)
 
+    status.set(BUSY)
     latencies, busy, faults, sent_bytes, sent_msgs = [], [], [], [], []
     vertex_samples: dict[int, list[float]] = {}
     max_diff = 0.0

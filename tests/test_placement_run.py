@@ -1,0 +1,114 @@
+"""Placement with real unit processes: equal outputs, faults, clean-up, the CLI table."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import concurrent_nas as cnas
+from concurrent_nas.cli.main import main
+from concurrent_nas.errors import CnasError
+from concurrent_nas.placement import build_plan, make_assignment
+from concurrent_nas.placement.distributed import make_config, measure_placed
+from concurrent_nas.shapes import CompileSettings
+
+SETTINGS = CompileSettings(image_size=16, stem_channels=8, channel_cap=16)
+TINY = ["--image", "16", "--stem-channels", "8", "--channel-cap", "16"]
+
+
+def unit_children() -> list[int]:
+    """Pids of this process's children that are spawned multiprocessing workers."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        ppid = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+        if ppid == os.getpid() and "spawn_main" in cmdline and "resource_tracker" not in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def two_unit_config(transport="gloo", **kwargs):
+    dag = cnas.generate("dp", 10, seed=4)
+    plan = build_plan(dag, make_assignment(dag, 2, "paper", settings=SETTINGS), 2)
+    return plan, make_config(dag, SETTINGS, plan, transport=transport, repeats=3, warmup=1, **kwargs)
+
+
+def test_shared_memory_units_match_the_single_process_output():
+    plan, cfg = two_unit_config("shm")
+    result = measure_placed(cfg)  # raises if any inference differs from net(image)
+    assert len(result["latency_s"]) == 3
+    assert result["max_abs_diff"] <= 1e-5
+    sent = sum(u["messages"][0] for u in result["units"])
+    assert sent == len(plan.transfers) > 0
+    assert unit_children() == []
+
+
+@pytest.mark.parametrize("kind, expected", [("die", r"unit 1 of 2 died"), ("hang", r"unit 1 of 2 hung")])
+def test_a_dead_or_hung_unit_fails_the_run_naming_it_and_leaves_no_process(kind, expected):
+    _, cfg = two_unit_config("gloo", timeout_s=4.0, fault={"unit": 1, "kind": kind, "at": 2})
+    start = time.monotonic()
+    with pytest.raises(CnasError, match=expected):
+        measure_placed(cfg)
+    assert time.monotonic() - start < 60
+    assert unit_children() == []
+
+
+def test_measured_rows_are_kept_when_a_later_measurement_fails():
+    from concurrent_nas.placement.measure import LatencyOptions, measure_architecture
+
+    dag = cnas.generate("dp", 10, seed=4)
+    rows = []
+    options = LatencyOptions(units=(2,), placements=("paper",), repeats=2, warmup=0, timeout_s=4.0)
+    with pytest.raises(CnasError, match="unit 1 of 2 died"):
+        measure_architecture(0, "dp", dag, SETTINGS, options, emit=rows.append,
+                             fault={"unit": 1, "kind": "die", "at": 1})
+    assert [(r["units"], r["placement"], r["threads"]) for r in rows] == [(1, "single", 1), (2, "single", 2)]
+    assert unit_children() == []
+
+
+def test_cnas_latency_writes_measured_and_simulated_rows_and_resumes(tmp_path, capsys):
+    run = tmp_path / "dp"
+    assert main(["sample", "--gen", "dp", "--n", "2", "--nodes", "10", "--seed", "1", "--out", str(run)]) == 0
+    args = ["latency", str(run), "--ids", "1", "--units", "1,2", "--placement", "kahypar,threads",
+            "--repeats", "3", "--warmup", "1", "--simulate-units", "4", *TINY]
+    assert main(args) == 0
+    table = pd.read_parquet(run / "latency.parquet")
+    assert {"arch_id", "generator", "nodes", "units", "placement", "image_size", "median_ms", "p10_ms",
+            "p90_ms", "bytes_sent", "messages", "busy_ms", "single_unit_ms", "speedup", "baseline",
+            "source"} <= set(table.columns)
+    got = {(r.units, r.placement, r.source) for r in table.itertuples()}
+    assert got == {(1, "single", "measured"), (2, "single", "measured"), (2, "kahypar", "measured"),
+                   (2, "threads", "measured"), (4, "kahypar", "simulated")}
+    assert (table["arch_id"] == 1).all() and (table["generator"] == "dp").all()
+    placed = table[(table.placement == "kahypar") & (table.units == 2)].iloc[0]
+    assert placed["allclose"] and placed["messages"] >= 1 and len(placed["busy_ms"]) == 2
+    assert placed["speedup"] == pytest.approx(placed["single_unit_ms"] / placed["median_ms"])
+    assert placed["simulated_ms"] > 0 and placed["sim_error"] == pytest.approx(
+        placed["simulated_ms"] / placed["median_ms"] - 1)
+    assert (table["p10_ms"] <= table["median_ms"]).all() and (table["median_ms"] <= table["p90_ms"]).all()
+    capsys.readouterr()
+    before = table.copy()
+    assert main(args) == 0  # everything measured already: kept as it is
+    pd.testing.assert_frame_equal(pd.read_parquet(run / "latency.parquet"), before)
+
+
+def test_cnas_latency_rejects_bad_options(tmp_path, capsys):
+    run = tmp_path / "dp"
+    assert main(["sample", "--gen", "dp", "--n", "1", "--nodes", "10", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["latency", str(run), "--placement", "magic"]) == 2
+    assert "unknown placement 'magic'" in capsys.readouterr().err
+    assert main(["latency", str(run), "--transport", "carrier-pigeon"]) == 2
+    assert main(["latency", str(run), "--units", "0,2"]) == 2
+    assert main(["latency", str(run), "--master", "127.0.0.1:1", "--rank", "5", "--units", "2"]) == 2
+    assert not (run / "latency.parquet").exists()
