@@ -1,0 +1,210 @@
+"""Train the architectures of a run directory (and baselines) into run tables.
+
+This is the I/O edge of training: it compiles each architecture for the data set,
+trains it with :func:`~concurrent_nas.training.loop.train_model`, checkpoints under
+``RUN/checkpoints/<dataset>/<model>/last.pt`` and keeps two tables up to date after
+every model (``accuracy.parquet``) and every epoch (``history.parquet``). Rows are keyed
+by (dataset, arch_id, generator): training again replaces them, other data sets' rows
+stay.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import CnasError
+from ..rundir import load_architectures, read_table, require_run, write_table
+from .baselines import BASELINES
+from .data import ImageData, dataset_key
+from .loop import TrainConfig, count_flops, count_parameters, derive_seed, train_model
+
+ACCURACY = "accuracy.parquet"
+HISTORY = "history.parquet"
+CHECKPOINTS = "checkpoints"
+ACCURACY_KEYS = ["dataset", "arch_id", "generator"]
+HISTORY_KEYS = [*ACCURACY_KEYS, "epoch"]
+# Baselines are not rows of architectures.parquet; they get negative ids.
+BASELINE_IDS = {name: -(i + 1) for i, name in enumerate(BASELINES)}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One network to train: its table identity, checkpoint folder name and builder."""
+
+    arch_id: int
+    generator: str
+    nodes: int
+    tag: str
+    build: Callable[[], object]
+
+
+def candidates(
+    run: str | Path,
+    data: ImageData,
+    *,
+    ids: list[int] | None = None,
+    baselines: tuple[str, ...] = (),
+    settings=None,
+    seed: int = 0,
+) -> list[Candidate]:
+    """The networks ``cnas train`` would train, without building any of them.
+
+    Architecture ``i`` is compiled with ``settings`` adapted to the data set (image size,
+    3 channels, classes) and initial weights seeded by ``(seed, i)``; baselines are
+    named ``baseline-<name>`` in the ``generator`` column, ``nodes`` 0.
+    """
+    from ..shapes import CompileSettings
+
+    unknown = [b for b in baselines if b not in BASELINES]
+    if unknown:
+        raise CnasError(f"unknown baseline '{unknown[0]}'; choose from {', '.join(BASELINES)}")
+    settings = dataclasses.replace(
+        settings or CompileSettings(),
+        image_size=data.image_size, in_channels=3, num_classes=data.num_classes,
+    )  # fmt: skip
+    found: list[Candidate] = []
+    archs = [] if ids == [] else load_architectures(run, ids)
+    for arch_id, generator, dag in archs:
+
+        def build(dag=dag, arch_id=arch_id):
+            from ..compiler import compile
+
+            return compile(dag, settings, init_seed=derive_seed(seed, 0, arch_id))
+
+        nodes = int(dag.graph.get("nodes", dag.number_of_nodes() - 2))
+        found.append(Candidate(arch_id, generator, nodes, f"arch-{arch_id:05d}", build))
+    for name in baselines:
+
+        def build_base(name=name):
+            import torch
+
+            from .baselines import build_baseline
+
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(derive_seed(seed, 1, -BASELINE_IDS[name]))
+                return build_baseline(name, data.num_classes, data.image_size)
+
+        found.append(Candidate(BASELINE_IDS[name], f"baseline-{name}", 0, f"baseline-{name}", build_base))
+    return found
+
+
+def upsert(run: Path, name: str, rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Replace the rows of table ``name`` that share ``keys`` with ``rows``; write atomically."""
+    path = run / name
+    if path.exists():
+        old = read_table(run, name, made_by="cnas train")
+        if set(keys) <= set(old.columns):
+            index = pd.MultiIndex.from_frame(old[keys])
+            drop = index.isin(pd.MultiIndex.from_frame(rows[keys]))
+            old = old[~drop]
+            rows = pd.concat([old, rows], ignore_index=True) if len(old) else rows
+    table = rows.sort_values(keys, kind="stable").reset_index(drop=True)
+    write_table(table, path)
+    return table
+
+
+def schedule_name(config: TrainConfig) -> str:
+    """A short text form of the learning-rate schedule, e.g. ``0:1e-3/0.9,100:5e-4/0.95``."""
+    return ",".join(f"{p.start}:{p.lr:g}/{p.momentum:g}" for p in config.phases)
+
+
+def train_run(
+    run: str | Path,
+    data: ImageData,
+    config: TrainConfig,
+    *,
+    ids: list[int] | None = None,
+    baselines: tuple[str, ...] = (),
+    settings=None,
+    restart: bool = False,
+    progress: bool = False,
+    report: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Train architectures of ``run`` (all, or ``ids``) and ``baselines`` on ``data``.
+
+    Parameters
+    ----------
+    run : str or Path
+        A run directory made by ``cnas sample``.
+    data : ImageData
+    config : TrainConfig
+    ids : list of int, optional
+        Architecture ids; ``None`` trains all, ``[]`` none (baselines only).
+    baselines : tuple of str
+        Names from ``BASELINES``.
+    settings : CompileSettings, optional
+        Channels and staging of the compiled architectures (image size and classes
+        come from the data set).
+    restart : bool
+        Discard existing checkpoints instead of resuming from them.
+    progress : bool
+        tqdm bars on a terminal.
+    report : callable, optional
+        Receives one line per finished model.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of ``accuracy.parquet`` written by this call.
+    """
+    run = require_run(run)
+    found = candidates(run, data, ids=ids, baselines=baselines, settings=settings, seed=config.seed)
+    if not found:
+        raise CnasError("nothing to train: give --ids or --baseline")
+    key = dataset_key(data.name)
+    rows = []
+    for cand in found:
+        ckpt = run / CHECKPOINTS / key / cand.tag
+        if restart and ckpt.exists():
+            shutil.rmtree(ckpt)
+        model = cand.build()
+        params = count_parameters(model)
+        flops = count_flops(model, data.image_size)
+        ident = {"arch_id": cand.arch_id, "generator": cand.generator, "nodes": cand.nodes, "dataset": data.name}
+
+        def write_epoch(record: dict, ident=ident) -> None:
+            upsert(run, HISTORY, pd.DataFrame([{**ident, **record}]), HISTORY_KEYS)
+
+        result = train_model(
+            model, data, config, checkpoint_dir=ckpt, on_epoch=write_epoch, progress=progress,
+            desc=f"{cand.tag}",
+        )  # fmt: skip
+        if result.resumed_from == config.epochs:
+            # Finished earlier: make sure the tables hold its history (they may have been deleted).
+            upsert(run, HISTORY, pd.DataFrame([{**ident, **r} for r in result.history]), HISTORY_KEYS)
+        history = pd.DataFrame(result.history)
+        row = {
+            **ident,
+            "kind": "baseline" if cand.arch_id < 0 else "sampled",
+            "epochs": config.epochs,
+            "top1": result.top1,
+            "best_top1": result.best_top1,
+            "params": params,
+            "flops": flops,
+            "acc_per_mparam": result.top1 / (params / 1e6),
+            "image_size": data.image_size,
+            "batch_size": config.batch_size,
+            "schedule": schedule_name(config),
+            "weight_decay": config.weight_decay,
+            "augment": config.augment,
+            "seed": config.seed,
+            "device": str(config.device),
+            "seconds_per_epoch": float(history["seconds"].median()),
+        }
+        upsert(run, ACCURACY, pd.DataFrame([row]), ACCURACY_KEYS)
+        rows.append(row)
+        if report is not None:
+            resumed = f", resumed after epoch {result.resumed_from}" if result.resumed_from else ""
+            report(
+                f"{cand.tag} ({cand.generator}): top-1 {result.top1:.2f}% (best {result.best_top1:.2f}%), "
+                f"{params / 1e6:.3f} M params, {flops / 1e6:.1f} MFLOPs, "
+                f"{row['seconds_per_epoch']:.1f} s/epoch{resumed}"
+            )
+        del model
+    return pd.DataFrame(rows)
