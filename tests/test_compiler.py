@@ -302,3 +302,54 @@ def test_settings_options_ignore_a_commands_own_fields():
     settings = settings_from_args(args)
     assert settings == CompileSettings(staging="greedy", channel_cap=128)
     assert settings_from_args(args, image_size=64).image_size == 64
+
+
+# --- property: any DAG, any settings ----------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st  # noqa: E402
+
+
+@st.composite
+def dags_and_settings(draw):
+    n = draw(st.integers(3, 10))
+    edges = [(u, v) for u in range(n) for v in range(u + 1, n) if draw(st.booleans())]
+    dag = nx.DiGraph(edges)
+    dag.add_nodes_from(range(n))
+    dag = cn.dag.add_input_output(dag)
+    for v in draw(st.lists(st.integers(1, n), max_size=2)):
+        dag.nodes[v]["stage"] = True
+    stem = draw(st.integers(1, 12))
+    compile_settings = CompileSettings(
+        image_size=draw(st.integers(16, 40)),
+        in_channels=draw(st.integers(1, 4)),
+        stem_channels=stem,
+        channel_cap=stem + draw(st.integers(0, 40)),
+        staging=draw(st.sampled_from(["uniform", "greedy", "probabilistic"])),
+        staging_prob=draw(st.sampled_from([0.0, 0.3, 0.5, 1.0])),
+        staging_seed=draw(st.integers(0, 3)),
+        channel_multiplier=draw(st.integers(1, 3)),
+        num_classes=draw(st.integers(1, 5)),
+    )
+    return dag, compile_settings
+
+
+@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dags_and_settings())
+def test_any_dag_and_settings_compile_as_the_shape_pass_says(case):
+    dag, settings = case
+    try:
+        table = shape_pass(dag, settings)
+    except CnasError as exc:  # only legitimate refusal here: too many downsamplings
+        assert "too small" in str(exc)
+        with pytest.raises(CnasError, match="too small"):
+            compile(dag, settings)
+        return
+    net = compile(dag, settings, init_seed=0).eval()
+    assert _n_params(net) == table["params"].sum()
+    seen = {}
+    for v in net.order:
+        net.blocks[str(v)].register_forward_hook(lambda m, i, o, v=v: seen.__setitem__(v, tuple(o.shape[1:])))
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(_image(settings, batch=2))
+    assert seen == table["out_shape"].to_dict()
+    assert counter.get_total_flops() == 2 * table["flops"].sum()
