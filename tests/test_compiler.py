@@ -260,6 +260,7 @@ def test_cli_compile_reads_a_json_graph(tmp_path, capsys):
         (["compile", "{run}", "0", "--staging", "greedy", "--image-size", "4"], "too small"),
         (["params", "{run}", "--staging", "greedy,fast"], "--staging expects modes"),
         (["params", "{run}/nope"], "no such run directory"),
+        (["compile", "{run}", "0", "--save", "{run}/missing/m.pt"], "does not exist; create it first"),
     ],
 )
 def test_cli_bad_input_is_a_one_line_error(small_dp_run, capsys, argv, words):

@@ -29,13 +29,16 @@ def save_model(net: ConcurrentNet, path: str | Path) -> None:
         "settings": dataclasses.asdict(net.settings),
         "state_dict": net.state_dict(),
     }
+    if not path.parent.is_dir():
+        raise CnasError(f"cannot write {path}: directory {path.parent} does not exist; create it first")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         torch.save(payload, tmp)
         os.replace(tmp, path)
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:  # torch reports some I/O failures as RuntimeError
         tmp.unlink(missing_ok=True)
-        raise CnasError(f"cannot write {path}: {exc.strerror}") from None
+        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        raise CnasError(f"cannot write {path}: {reason}") from None
 
 
 def load_model(path: str | Path, *, map_location: str | torch.device = "cpu") -> ConcurrentNet:
