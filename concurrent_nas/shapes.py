@@ -204,7 +204,8 @@ def plan_network(dag: nx.DiGraph, settings: CompileSettings = CompileSettings())
     ----------
     dag : networkx.DiGraph
         A single-input, single-output architecture DAG.
-    settings : CompileSettings
+    settings : CompileSettings, optional
+        ``None`` means ``CompileSettings()``.
 
     Returns
     -------
@@ -218,6 +219,8 @@ def plan_network(dag: nx.DiGraph, settings: CompileSettings = CompileSettings())
         settings are invalid, or the image is too small for a downsampling a vertex
         requests.
     """
+    if settings is None:
+        settings = CompileSettings()
     if not isinstance(settings, CompileSettings):
         raise CnasError(f"settings must be a CompileSettings, got {type(settings).__name__}")
     order = _checked_order(dag)
