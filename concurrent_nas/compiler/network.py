@@ -34,6 +34,7 @@ class ConcurrentNet(nn.Module):
 
     def __init__(self, dag: nx.DiGraph, settings: CompileSettings = CompileSettings()) -> None:
         super().__init__()
+        settings = CompileSettings() if settings is None else settings
         plans = plan_network(dag, settings)
         self.dag = dag
         self.settings = settings
