@@ -444,3 +444,15 @@ def test_killed_cli_run_resumes_to_the_same_weights(tmp_path):
     assert killed["epoch"] == straight["epoch"] == 3
     for key, value in straight["model"].items():
         assert torch.equal(value, killed["model"][key]), key
+
+
+def test_cli_resume_refuses_changed_compile_settings(tmp_path, capsys):
+    run = sample_run(tmp_path, n=1)
+    base = ["train", str(run), "--dataset", "digits", "--image-size", "8", "--epochs", "1",
+            "--stem-channels", "4", "--channel-cap", "8", "--device", "cpu"]  # fmt: skip
+    assert cnas(base) == 0
+    capsys.readouterr()
+    assert cnas([*base[:-4], "--channel-cap", "16", "--device", "cpu", "--epochs", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "different settings" in err and "--restart" in err
+    assert cnas([*base[:-4], "--channel-cap", "16", "--device", "cpu", "--restart"]) == 0

@@ -317,14 +317,17 @@ def load_checkpoint(path: str | Path, device: torch.device) -> dict:
         ) from None
 
 
-def _restore(model, optimizer, state: dict, path: Path, config: TrainConfig, device) -> None:
+def _restore(model, optimizer, state: dict, path: Path, now: dict, config: TrainConfig, device) -> None:
     saved = state.get("fingerprint")
-    now = config.fingerprint()
     if saved != now:
         diff = next((k for k in now if saved is None or saved.get(k) != now[k]), "format")
+        def short(value) -> str:
+            text = str(value)
+            return text if len(text) <= 40 else text[:37] + "..."
+
         raise CnasError(
             f"checkpoint {path} was made with a different {diff} "
-            f"({None if saved is None else saved.get(diff)} vs {now.get(diff)}); "
+            f"({short(None if saved is None else saved.get(diff))} vs {short(now.get(diff))}); "
             "use the same options or pass --restart to train from scratch"
         )
     if state["epoch"] > config.epochs:
@@ -353,6 +356,7 @@ def train_model(
     on_epoch: Callable[[dict], None] | None = None,
     progress: bool = False,
     desc: str = "train",
+    identity: dict | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``data`` with SGD, evaluating on the test split every epoch.
 
@@ -373,6 +377,9 @@ def train_model(
         Show a tqdm bar with epoch, loss and accuracy (only when stderr is a terminal).
     desc : str
         Label of the progress bar.
+    identity : dict, optional
+        Plain values that must also match for a checkpoint to be resumed (data set,
+        image size, compile settings, ...), stored beside the config's fingerprint.
 
     Returns
     -------
@@ -396,12 +403,13 @@ def train_model(
     std = torch.tensor(data.std, device=device).view(1, -1, 1, 1)
     path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
     result = TrainResult()
+    fingerprint = {**config.fingerprint(), **(identity or {})}
     # Dropout draws on the global RNG: seed it so a fresh run is repeatable, restore it
     # from the checkpoint so a resumed one continues the same stream.
     torch.manual_seed(derive_seed(config.seed, 1))
     if path is not None and path.exists():
         state = load_checkpoint(path, device)
-        _restore(model, optimizer, state, path, config, device)
+        _restore(model, optimizer, state, path, fingerprint, config, device)
         result.history = list(state["history"])
         result.resumed_from = int(state["epoch"])
     show = progress and sys.stderr.isatty()
@@ -472,7 +480,7 @@ def train_model(
                     "rng_cpu": torch.get_rng_state(),
                     "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
                     "history": result.history,
-                    "fingerprint": config.fingerprint(),
+                    "fingerprint": fingerprint,
                 })  # fmt: skip
             if on_epoch is not None:
                 on_epoch(record)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .. import dag as dagmod
 from ..errors import CnasError
 from ..rundir import load_architectures, read_table, require_run, write_table
 from .baselines import BASELINES
@@ -42,6 +43,7 @@ class Candidate:
     nodes: int
     tag: str
     build: Callable[[], object]
+    identity: dict
 
 
 def candidates(
@@ -78,7 +80,13 @@ def candidates(
             return compile(dag, settings, init_seed=derive_seed(seed, 0, arch_id))
 
         nodes = int(dag.graph.get("nodes", dag.number_of_nodes() - 2))
-        found.append(Candidate(arch_id, generator, nodes, f"arch-{arch_id:05d}", build))
+        # A checkpoint resumes only for the same architecture, data and settings.
+        identity = {
+            "model": f"{generator}:{dagmod.edge_list(dag)}:{sorted(v for v, s in dag.nodes(data='stage') if s)}",
+            "settings": dataclasses.asdict(settings),
+            "dataset": data.name,
+        }
+        found.append(Candidate(arch_id, generator, nodes, f"arch-{arch_id:05d}", build, identity))
     for name in baselines:
 
         def build_base(name=name):
@@ -90,7 +98,8 @@ def candidates(
                 torch.manual_seed(derive_seed(seed, 1, -BASELINE_IDS[name]))
                 return build_baseline(name, data.num_classes, data.image_size)
 
-        found.append(Candidate(BASELINE_IDS[name], f"baseline-{name}", 0, f"baseline-{name}", build_base))
+        identity = {"model": name, "image_size": data.image_size, "dataset": data.name}
+        found.append(Candidate(BASELINE_IDS[name], f"baseline-{name}", 0, f"baseline-{name}", build_base, identity))
     return found
 
 
@@ -173,7 +182,7 @@ def train_run(
 
         result = train_model(
             model, data, config, checkpoint_dir=ckpt, on_epoch=write_epoch, progress=progress,
-            desc=f"{cand.tag}",
+            desc=f"{cand.tag}", identity=cand.identity,
         )  # fmt: skip
         if result.resumed_from == config.epochs:
             # Finished earlier: make sure the tables hold its history (they may have been deleted).
