@@ -166,3 +166,26 @@ def test_busy_port_is_a_clear_error():
         with pytest.raises(CnasError, match="port .* is busy"):
             check_port("127.0.0.1", s.getsockname()[1])
     check_port("127.0.0.1", free_port())
+
+
+def test_timed_kahypar_keeps_the_option_the_simulator_predicts_fastest():
+    from concurrent_nas.placement.assign import timed_assignment
+    from concurrent_nas.placement.plan import build_plan as plan_of
+
+    dag = cnas.generate("dp", 30, seed=5)
+    rng = np.random.default_rng(1)
+    times = {v: float(rng.uniform(1e-3, 5e-3)) for v in dag}
+    out_bytes = {v: int(rng.integers(1e4, 1e6)) for v in dag}
+    model = TransferModel(1e-4, 2e9)
+    chosen = timed_assignment(dag, 3, "kahypar-time", times, out_bytes, 1000, model, eps=(0.03, 0.3))
+    assert chosen[dag.graph["output"]] == 0 and set(chosen.values()) <= {0, 1, 2}
+    best = simulate(plan_of(dag, chosen, 3), times, out_bytes, 1000, model).latency_s
+    alone = simulate(plan_of(dag, single_assignment(dag), 1), times, out_bytes, 1000, model).latency_s
+    assert best < alone
+    for eps in (0.03, 0.3):
+        one = timed_assignment(dag, 3, "kahypar-time", times, out_bytes, 1000, model, eps=(eps,))
+        assert best <= simulate(plan_of(dag, one, 3), times, out_bytes, 1000, model).latency_s + 1e-12
+    by_time = timed_assignment(dag, 3, "paper-time", times, out_bytes, 1000, model)
+    assert by_time == paper_assignment(dag, 3, times)
+    with pytest.raises(CnasError, match="needs measured vertex times"):
+        make_assignment(dag, 3, "kahypar-time")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import networkx as nx
 import numpy as np
 
-from .assign import make_assignment
+from .assign import TIMED_PLACEMENTS, make_assignment, timed_assignment
 from .plan import build_plan
 from .simulate import TransferModel, simulate
 
@@ -100,9 +100,16 @@ def measure_architecture(
     def key(units, placement, transport, threads, source="measured"):
         return (arch_id, units, placement, transport, threads, image, source)
 
+    def assignment_for(units, placement, model):
+        if placement in TIMED_PLACEMENTS:
+            return timed_assignment(dag, units, placement, {v: ms / 1e3 for v, ms in vertex_ms.items()},
+                                    out_bytes, image_bytes, model, seed=options.seed)
+        return make_assignment(dag, units, placement, settings=settings, seed=options.seed,
+                               parts=parts(units) if parts and placement == "kahypar" else None)
+
     def run(units, placement, transport, threads, mode="placed"):
-        assignment = make_assignment(dag, units, placement, settings=settings, seed=options.seed,
-                                     parts=parts(units) if parts and placement == "kahypar" else None)
+        model = transfer_model(transport) if placement in TIMED_PLACEMENTS else None
+        assignment = assignment_for(units, placement, model)
         plan = build_plan(dag, assignment, 1 if placement == "single" else units)
         cfg = make_config(dag, settings, plan, mode=mode, transport="gloo" if transport == "none" else transport,
                           threads=threads, repeats=options.repeats, warmup=options.warmup,
@@ -213,9 +220,7 @@ def measure_architecture(
                 ks = key(units, placement, "model", 1, "simulated")
                 if ks in done:
                     continue
-                assignment = make_assignment(dag, units, placement, settings=settings, seed=options.seed,
-                                             parts=parts(units) if parts and placement == "kahypar" else None)
-                plan = build_plan(dag, assignment, units)
+                plan = build_plan(dag, assignment_for(units, placement, model), units)
                 sim = simulate(plan, {v: ms / 1e3 for v, ms in vertex_ms.items()}, out_bytes, image_bytes, model)
                 ms = sim.latency_s * 1e3
                 finish({

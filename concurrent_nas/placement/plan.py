@@ -127,3 +127,4 @@ def build_plan(dag: nx.DiGraph, assignment: Mapping[int, int], units: int) -> Pl
         output_vertex=dst,
         predecessors={v: tuple(sorted(dag.predecessors(v))) for v in dag},
     )
+
