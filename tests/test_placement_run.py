@@ -79,7 +79,7 @@ def test_measured_rows_are_kept_when_a_later_measurement_fails():
 def test_cnas_latency_writes_measured_and_simulated_rows_and_resumes(tmp_path, capsys):
     run = tmp_path / "dp"
     assert main(["sample", "--gen", "dp", "--n", "2", "--nodes", "10", "--seed", "1", "--out", str(run)]) == 0
-    args = ["latency", str(run), "--ids", "1", "--units", "1,2", "--placement", "kahypar,threads",
+    args = ["latency", str(run), "--ids", "1", "--units", "1,2", "--placement", "kahypar,kahypar-time,threads",
             "--repeats", "3", "--warmup", "1", "--simulate-units", "4", *TINY]
     assert main(args) == 0
     table = pd.read_parquet(run / "latency.parquet")
@@ -88,7 +88,8 @@ def test_cnas_latency_writes_measured_and_simulated_rows_and_resumes(tmp_path, c
             "source"} <= set(table.columns)
     got = {(r.units, r.placement, r.source) for r in table.itertuples()}
     assert got == {(1, "single", "measured"), (2, "single", "measured"), (2, "kahypar", "measured"),
-                   (2, "threads", "measured"), (4, "kahypar", "simulated")}
+                   (2, "kahypar-time", "measured"), (2, "threads", "measured"),
+                   (4, "kahypar", "simulated"), (4, "kahypar-time", "simulated")}
     assert (table["arch_id"] == 1).all() and (table["generator"] == "dp").all()
     placed = table[(table.placement == "kahypar") & (table.units == 2)].iloc[0]
     assert placed["allclose"] and placed["messages"] >= 1 and len(placed["busy_ms"]) == 2
@@ -112,3 +113,27 @@ def test_cnas_latency_rejects_bad_options(tmp_path, capsys):
     assert main(["latency", str(run), "--units", "0,2"]) == 2
     assert main(["latency", str(run), "--master", "127.0.0.1:1", "--rank", "5", "--units", "2"]) == 2
     assert not (run / "latency.parquet").exists()
+
+
+def test_units_started_separately_with_master_and_rank_cooperate(tmp_path):
+    import subprocess
+    import sys
+
+    from concurrent_nas.placement.distributed import free_port
+
+    run = tmp_path / "dp"
+    assert main(["sample", "--gen", "dp", "--n", "1", "--nodes", "10", "--out", str(run)]) == 0
+    master = f"127.0.0.1:{free_port()}"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "concurrent_nas.cli.main", "latency", str(run), "--units", "2",
+             "--placement", "paper", "--repeats", "2", "--warmup", "1", "--master", master,
+             "--rank", str(rank), *TINY],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for rank in (0, 1)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert "output equals single-process output" in outs[0][0]
+    assert outs[1][0] == ""
