@@ -163,7 +163,7 @@ def _print_summary(table, out) -> None:
     if table.empty:
         print(f"{out}: no rows")
         return
-    cols = ["arch_id", "generator", "units", "placement", "transport", "threads", "source",
+    cols = ["arch_id", "generator", "units", "placement", "transport", "threads", "source", "load_avg",
             "median_ms", "p10_ms", "p90_ms", "speedup", "speedup_same_cores", "messages", "sim_error"]
     cols = [c for c in cols if c in table.columns]
     with __import__("pandas").option_context("display.width", 200, "display.max_rows", 200):

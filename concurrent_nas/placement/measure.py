@@ -166,6 +166,8 @@ def measure_architecture(
         row.setdefault("image_bytes", image_bytes)
         row.setdefault("simulated_ms", None)
         row.setdefault("sim_error", None)
+        row.setdefault("sim_insitu_ms", None)
+        row.setdefault("sim_error_insitu", None)
         row.setdefault("transfer_model", None)
         rows.append(row)
         emit(row)
@@ -205,6 +207,13 @@ def measure_architecture(
                                    image_bytes, model)
                     row["simulated_ms"] = sim.latency_s * 1e3
                     row["sim_error"] = (row["simulated_ms"] - row["median_ms"]) / row["median_ms"]
+                    # The same model fed with the vertex times of this run itself separates
+                    # compute-time error (contention between units) from the transfer and
+                    # scheduling part of the model.
+                    insitu = {v: ms / 1e3 for v, ms in {**vertex_ms, **_vertex_ms(res)}.items()}
+                    sim = simulate(plan, insitu, out_bytes, image_bytes, model)
+                    row["sim_insitu_ms"] = sim.latency_s * 1e3
+                    row["sim_error_insitu"] = (row["sim_insitu_ms"] - row["median_ms"]) / row["median_ms"]
                 finish(row)
 
     todo = [u for u in options.simulate_units for p in options.placements if p not in ("single", "threads")
