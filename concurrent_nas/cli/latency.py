@@ -200,7 +200,16 @@ def _remote(args, options, settings, ids) -> int:
         cfg = make_config(dag, settings, plan, transport=options.transports[0], threads=options.threads,
                           repeats=options.repeats, warmup=options.warmup, seed=options.seed,
                           timeout_s=options.timeout_s, master=args.master)
-        result = run_unit(args.rank, cfg)
+        try:
+            result = run_unit(args.rank, cfg)
+        except CnasError:
+            raise
+        except Exception as exc:  # a peer vanished, timed out or disagrees: one line, exit 2
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            raise CnasError(
+                f"unit {args.rank} failed on architecture {arch_id}: {type(exc).__name__}: {first}; "
+                f"check that every unit runs the same command and reaches {args.master}"
+            ) from None
         if result is not None:
             s = summarize(result["latency_s"])
             print(f"arch {arch_id} ({generator}) on {units} units, {placement}: median {s['median_ms']:.2f} ms "
