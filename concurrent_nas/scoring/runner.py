@@ -23,6 +23,7 @@ import math
 import multiprocessing
 import os
 import shutil
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -227,6 +228,26 @@ class WorkerDied(Exception):
     """The process running a task ended (crash, kill) before returning."""
 
 
+def _watch_parent() -> None:
+    """Worker initializer: end this worker when the process that started it is gone.
+
+    A killed ``cnas score`` (SIGKILL gives it no chance to clean up) must not leave
+    workers partitioning for nobody. Spawned workers are children of the CLI, so its
+    death shows as a new parent id (the orphan is re-parented), even while the dead
+    CLI is still a zombie waiting to be reaped.
+    """
+    import threading
+
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.25)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="cnas-parent-watch", daemon=True).start()
+
+
 class _LocalBackend:
     """A process pool; rebuilt after a worker dies (the pool is then unusable)."""
 
@@ -241,17 +262,24 @@ class _LocalBackend:
         if self.pool is None:
             from concurrent.futures import ProcessPoolExecutor
 
-            methods = multiprocessing.get_all_start_methods()
-            # forkserver: workers are forked from a clean server process, so nothing of
-            # this process's threads (pyarrow, tqdm) is inherited mid-state.
-            ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-            if "forkserver" in methods:
-                ctx.set_forkserver_preload(["concurrent_nas.scoring.runner"])
-            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+            # spawn: workers start from a clean interpreter (nothing of this process's
+            # threads, pyarrow or tqdm, is inherited mid-state) and are our own children.
+            ctx = multiprocessing.get_context("spawn")
+            self.pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=ctx, initializer=_watch_parent
+            )
         return self.pool
 
     def submit(self, fn, records, config):
-        future = self._ensure().submit(fn, records, config)
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            future = self._ensure().submit(fn, records, config)
+        except BrokenProcessPool:
+            # A worker died and its futures are not collected yet: they will be, and
+            # requeued; this task goes to a fresh pool.
+            self.reset()
+            future = self._ensure().submit(fn, records, config)
         self.born[future] = self.generation
         return future
 
@@ -305,7 +333,7 @@ class _DaskBackend:
                 "--scheduler needs the Dask `distributed` package: pip install 'concurrent-nas[distributed]'"
             ) from None
         try:
-            self.client = Client(address, timeout="10s")
+            self.client = Client(address, timeout="5s")
         except Exception as exc:
             raise CnasError(f"cannot reach the Dask scheduler at {address} ({type(exc).__name__}); is it running?") from None
         threads = sum(self.client.nthreads().values())

@@ -1,0 +1,186 @@
+"""`cnas score` end to end: run tables, JSON graphs, crashes, interrupt/resume, Dask."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import concurrent_nas as cnas
+from concurrent_nas.cli.main import main
+from concurrent_nas.graphjson import write_graph
+from concurrent_nas.rundir import ARCHITECTURES, write_table
+from concurrent_nas.sampling import sample_architectures
+from concurrent_nas.scoring.runner import DIED, ScoreConfig, architecture_records, run_scoring, score_records
+
+CRASH_ARCH = 3
+
+
+def crash_on_one_architecture(records, config):
+    """Worker function for the crash test: dies like kahypar does on a bad .ini."""
+    if any(r["arch_id"] == CRASH_ARCH for r in records):
+        os._exit(255)
+    return score_records(records, config)
+
+
+def make_run(path: Path, gen: str = "dp", n: int = 8, nodes: int = 20, seed: int = 0) -> Path:
+    path.mkdir(parents=True)
+    write_table(sample_architectures(gen, n, nodes=nodes, seed=seed), path / ARCHITECTURES)
+    return path
+
+
+def cli(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "concurrent_nas.cli.main", *argv],
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )
+
+
+FAST = ["--units", "2,4", "--eps", "0.1,0.5"]
+
+
+def test_score_writes_the_table_and_prints_a_summary(tmp_path, capsys):
+    run = make_run(tmp_path / "r")
+    assert main(["score", str(run), *FAST, "--workers", "2", "--chunk-size", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "cs_median" in out and "U_c = 131072 B" in out
+    table = pd.read_parquet(run / "scores.parquet")
+    assert len(table) == 8 * 2 * 2
+    for col in ["arch_id", "generator", "nodes", "units", "eps", "delta_w", "comm_bytes", "comm_norm",
+                "eta", "cs", "entropy", "part_weights", "parts", "best", "max_width", "longest_path"]:
+        assert col in table.columns
+    assert table.groupby(["arch_id", "units"])["best"].sum().eq(1).all()
+    assert not (run / ".scores-partial").exists()  # checkpoints cleared once complete
+    sidecar = json.loads((run / "scores.json").read_text())
+    assert sidecar["settings"]["unit_bytes"] == 131072 and sidecar["failed"] == 0
+    # The same command again: nothing to recompute; other settings need --force.
+    assert main(["score", str(run), *FAST, "--chunk-size", "3"]) == 0
+    assert "up to date" in capsys.readouterr().err
+    assert main(["score", str(run), "--units", "4", "--eps", "0.1"]) == 2
+    assert "pass --force" in capsys.readouterr().err
+
+
+def test_results_do_not_depend_on_workers_or_chunking(tmp_path):
+    run = make_run(tmp_path / "r", gen="ws", n=6)
+    records = architecture_records(pd.read_parquet(run / ARCHITECTURES))
+    config = ScoreConfig(units=(3, 5), eps=(0.03, 0.3), chunk=4)
+    serial = score_records(records, config)
+    parallel = run_scoring(records, config, workers=2).table
+    pd.testing.assert_frame_equal(serial, parallel)
+
+
+def test_a_json_graph_is_scored_and_printed_as_json(tmp_path):
+    path = tmp_path / "mine.json"
+    write_graph(cnas.generate("dp", 16, seed=2), path)
+    done = cli("score", str(path), "--units", "3", "--eps", "0.1,0.3", "--format", "json", "--out", str(tmp_path / "s.parquet"))
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert len(payload["scores"]) == 2 and payload["failures"] == []
+    assert sum(payload["width_profile"]) == 18
+    assert payload["summary"][0]["units"] == 3
+    assert len(pd.read_parquet(tmp_path / "s.parquet")) == 2
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["score", "{run}", "--units", "4,x"], "--units expects comma-separated integers"),
+        (["score", "{run}", "--eps", "-0.1"], "eps must be a positive number"),
+        (["score", "{run}", "--units", "500"], "cannot split"),
+        (["score", "{run}", "--workers", "0"], "--workers must be at least 1"),
+        (["score", "{missing}"], "no such run directory"),
+        (["score", "{run}", "--scheduler", "tcp://127.0.0.1:9"], "cannot reach the Dask scheduler"),
+    ],
+)
+def test_bad_input_is_a_one_line_error_with_exit_code_2(tmp_path, argv, message):
+    run = make_run(tmp_path / "r", n=2)
+    argv = [a.format(run=run, missing=tmp_path / "nope") for a in argv]
+    done = cli(*argv)
+    assert done.returncode == 2
+    assert done.stderr.startswith("cnas: error:") and message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (run / "scores.parquet").exists()
+
+
+def test_a_dying_worker_fails_only_its_architecture(tmp_path):
+    run = make_run(tmp_path / "r", n=8)
+    records = architecture_records(pd.read_parquet(run / ARCHITECTURES))
+    config = ScoreConfig(units=(2,), eps=(0.2,), costs="uniform", chunk=3)
+    outcome = run_scoring(records, config, workers=2, worker_fn=crash_on_one_architecture)
+    table = outcome.table
+    assert outcome.died == [CRASH_ARCH]
+    failed = table[table["error"].notna()]
+    assert list(failed["arch_id"]) == [CRASH_ARCH] and failed["error"].iloc[0] == DIED
+    good = table[table["error"].isna()]
+    assert sorted(good["arch_id"]) == [i for i in range(8) if i != CRASH_ARCH]
+    expected = score_records([r for r in records if r["arch_id"] != CRASH_ARCH], config)
+    pd.testing.assert_frame_equal(good.reset_index(drop=True), expected)
+
+
+def _partial_chunks(run: Path) -> list[Path]:
+    return sorted(run.glob(".scores-partial/*/chunk-*.parquet"))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_interrupted_score_resumes_to_the_uninterrupted_result(tmp_path, sig):
+    run = make_run(tmp_path / "run", gen="ba", n=30, nodes=40)
+    argv = ["score", str(run), "--units", "4,6,8,10", "--eps", "0.03,0.3", "--workers", "1", "--chunk-size", "1"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "concurrent_nas.cli.main", *argv],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while len(_partial_chunks(run)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)  # also proves no orphaned worker holds the pipes
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130 and "run the same command to resume" in err
+    kept = len(_partial_chunks(run))
+    assert 2 <= kept < 30
+    assert not (run / "scores.parquet").exists()
+
+    resumed = cli(*argv)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((run / "scores.json").read_text())["chunks_resumed"] >= kept
+    # The uninterrupted result, computed in this process and stored the same way.
+    records = architecture_records(pd.read_parquet(run / ARCHITECTURES))
+    config = ScoreConfig(units=(4, 6, 8, 10), eps=(0.03, 0.3), chunk=1)
+    write_table(score_records(records, config).drop(columns=["error"]), tmp_path / "whole.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(run / "scores.parquet"), pd.read_parquet(tmp_path / "whole.parquet"))
+
+
+def test_dask_cluster_gives_the_same_scores_and_isolates_a_crash(tmp_path):
+    import distributed
+    import cloudpickle
+    import dask
+
+    run = make_run(tmp_path / "r", n=6)
+    records = architecture_records(pd.read_parquet(run / ARCHITECTURES))
+    config = ScoreConfig(units=(2, 4), eps=(0.1,), chunk=2)
+    local = run_scoring(records, config, workers=1).table
+    # A worker that dies is given up on at once instead of retried three times.
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as cluster:
+            on_dask = run_scoring(records, config, scheduler=cluster.scheduler_address).table
+            pd.testing.assert_frame_equal(local, on_dask)
+            cloudpickle.register_pickle_by_value(sys.modules[__name__])
+            try:
+                crashed = run_scoring(records, config, scheduler=cluster.scheduler_address,
+                                      worker_fn=crash_on_one_architecture)
+            finally:
+                cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert crashed.died == [CRASH_ARCH]
+    good = crashed.table[crashed.table["error"].isna()]
+    pd.testing.assert_frame_equal(good.reset_index(drop=True),
+                                  local[local["arch_id"] != CRASH_ARCH].reset_index(drop=True))
