@@ -158,7 +158,7 @@ def measure_architecture(
         row["single_unit_ms"] = single_ms
         row["speedup"] = single_ms / row["median_ms"]
         row["baseline"] = BASELINE
-        same = same_cores.get(row["units"])
+        same = same_cores.get(row["threads"] if row["placement"] == "single" else row["units"])
         row["same_cores_ms"] = same
         row["speedup_same_cores"] = None if same is None else same / row["median_ms"]
         row.setdefault("vertex_ms", None)
@@ -179,13 +179,14 @@ def measure_architecture(
     for units in options.units:
         if units == 1:
             continue
-        kb = key(units, "single", "none", units)
+        # One process, so one unit: the row says units=1 with `units` threads.
+        kb = key(1, "single", "none", units)
         if kb in existing:
             same_cores[units] = existing[kb]["median_ms"]
             continue
-        plan, res = run(units, "single", "none", units)
+        plan, res = run(1, "single", "none", units)
         same_cores[units] = summarize(res["latency_s"])["median_ms"]
-        finish(base_row(units, "single", "none", units, res, plan))
+        finish(base_row(1, "single", "none", units, res, plan))
 
     for units in options.units:
         if units == 1:
