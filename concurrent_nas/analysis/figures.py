@@ -292,7 +292,8 @@ def partition_figure(dag: nx.DiGraph, partitions: Mapping[int, Mapping[int, int]
             Line2D([], [], marker="s", linestyle="", markerfacecolor=GATHER_COLOR, markeredgecolor="black", label="output (gather)"),
         ]
         ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False)
-        ax.set_title(f"{units} units: {len(cut)} edges cross units", fontsize=10)
+        noun = "edge crosses" if len(cut) == 1 else "edges cross"
+        ax.set_title(f"{units} units: {len(cut)} {noun} units", fontsize=10)
         ax.tick_params(left=False, labelleft=False, bottom=True, labelbottom=True)
         ax.set_xlabel("depth level (vertices from input)")
         for side in ("top", "right", "left"):
