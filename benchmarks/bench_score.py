@@ -5,6 +5,8 @@ Usage::
     python benchmarks/bench_score.py sweep     # sample (if missing) + score 5 generators x {40, 80}
     python benchmarks/bench_score.py presets   # per-call time and Lambda, fast vs quality preset
     python benchmarks/bench_score.py fig9      # table of median / IQR of best CS from the runs
+    python benchmarks/bench_score.py dpsweep --archs 100   # DP (p, alpha, beta) grid at 40 nodes
+    python benchmarks/bench_score.py dpsweep --fine --archs 200 --sample-seed 2   # refine p
 
 ``sweep`` times every `cnas score` call (a subprocess; wall clock) and the peak memory of
 its whole process tree (the CLI plus its workers, resident set summed, polled every
@@ -74,6 +76,8 @@ def sweep(args) -> dict:
             cmd = ["cnas", "score", str(run), "--units", "4,6,8,10", "--eps", "0.03,0.1,0.2,0.3,0.5"]
             if args.workers:
                 cmd += ["--workers", str(args.workers)]
+            if args.force:
+                cmd += ["--force"]
             load = os.getloadavg()[0]
             seconds, peak, rc = timed(cmd)
             side = json.loads((run / "scores.json").read_text()) if (run / "scores.json").exists() else {}
@@ -94,6 +98,37 @@ def sweep(args) -> dict:
             print(rows[-1], flush=True)
     return {"rows": rows, "total_wall_s": round(sum(r["wall_s"] for r in rows), 1),
             "max_peak_rss_mb": max(r["peak_rss_mb"] for r in rows)}
+
+
+def dp_sweep(args) -> dict:
+    """Median best CS of DP over a grid of (p, alpha, beta), beside its graph shape."""
+    import itertools
+
+    import pandas as pd
+
+    from concurrent_nas.sampling import sample_architectures
+    from concurrent_nas.scoring.runner import ScoreConfig, architecture_records, run_scoring
+
+    rows = []
+    if args.fine:
+        # p and beta only enter as p**beta: with beta = 1 and alpha = 1 the edge at ring
+        # distance d has probability p**d, so this refines the one parameter that matters.
+        grid = [(p, 1.0, 1.0) for p in (0.4, 0.45, 0.5, 0.55, 0.6, 0.65)] + [(0.3, 1.0, 0.5)]
+    else:
+        grid = itertools.product([0.3, 0.5, 0.7], [0.5, 1.0], [0.5, 1.0, 2.0])
+    for p, alpha, beta in grid:
+        params = {"p": p, "alpha": alpha, "beta": beta}
+        table = sample_architectures("dp", args.archs, nodes=40, seed=args.sample_seed, params=params)
+        scores = run_scoring(architecture_records(table), ScoreConfig(), workers=args.workers).table
+        best = scores[scores["best"]]
+        med = best.groupby("units")["cs"].median()
+        rows.append({"p": p, "alpha": alpha, "beta": beta,
+                     "edges_per_vertex": float((table["edges"] / table["vertices"]).mean()),
+                     "depth": float(table["depth"].median()), "max_width": float(table["max_width"].median()),
+                     **{f"cs_n{k}": float(v) for k, v in med.items()},
+                     "cs_mean_over_units": float(med.mean())})
+        print(rows[-1], flush=True)
+    return {"rows": rows, "archs_per_setting": args.archs, "nodes": 40, "sample_seed": args.sample_seed}
 
 
 def presets(args) -> dict:
@@ -164,23 +199,27 @@ def to_markdown(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["sweep", "presets", "fig9"])
+    parser.add_argument("mode", choices=["sweep", "presets", "fig9", "dpsweep"])
     parser.add_argument("--root", default="runs", help="where the fig9-<gen><nodes> runs live")
     parser.add_argument("--n", type=int, default=1000, help="architectures per run (sweep)")
     parser.add_argument("--workers", type=int, help="--workers for cnas score (default all cores)")
-    parser.add_argument("--archs", type=int, default=20, help="architectures per generator and size (presets)")
+    parser.add_argument("--archs", type=int, default=20, help="architectures per cell (presets, dpsweep)")
+    parser.add_argument("--fine", action="store_true", help="dpsweep: refine p with alpha = beta = 1")
+    parser.add_argument("--sample-seed", type=int, default=1, help="dpsweep: seed of the sampled populations")
+    parser.add_argument("--force", action="store_true", help="sweep: re-score runs already scored (to time them)")
     args = parser.parse_args()
-    result = {"sweep": sweep, "presets": presets, "fig9": fig9}[args.mode](args)
+    result = {"sweep": sweep, "presets": presets, "fig9": fig9, "dpsweep": dp_sweep}[args.mode](args)
     result["uptime"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"bench_score_{args.mode}.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
+    name = args.mode + ("_fine" if getattr(args, "fine", False) else "")
+    (RESULTS / f"bench_score_{name}.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
     md = to_markdown(result["rows"])
     if "ratios" in result:
         md += "\n" + to_markdown(result["ratios"]) + f"\noverall mean Lambda fast / quality: {result['overall_lambda_ratio']:.4f}\n"
     if "total_wall_s" in result:
         md += f"\ntotal wall: {result['total_wall_s']} s, max peak RSS (CLI + workers): {result['max_peak_rss_mb']} MB\n"
     md += f"\n{result['uptime']}\n"
-    (RESULTS / f"bench_score_{args.mode}.md").write_text(md)
+    (RESULTS / f"bench_score_{name}.md").write_text(md)
     print(md)
 
 
