@@ -138,3 +138,5 @@ def test_units_started_separately_with_master_and_rank_cooperate(tmp_path):
     assert [p.returncode for p in procs] == [0, 0], outs
     assert "output equals single-process output" in outs[0][0]
     assert outs[1][0] == ""
+    table = pd.read_parquet(run / "latency.parquet")  # written by unit 0 only
+    assert len(table) == 1 and table.iloc[0]["units"] == 2 and table.iloc[0]["master"] == master

@@ -177,8 +177,12 @@ def _remote(args, options, settings, ids) -> int:
     from ..placement.distributed import check_port, make_config
     from ..placement.plan import build_plan
     from ..placement.worker import run_unit
-    from ..placement.measure import summarize
-    from ..rundir import load_architectures
+    from pathlib import Path
+
+    import pandas as pd
+
+    from ..placement.measure import measured_row, summarize
+    from ..rundir import load_architectures, write_table
 
     if not args.master or args.rank is None:
         raise CnasError("--master HOST:PORT and --rank R go together (one process per machine)")
@@ -194,6 +198,10 @@ def _remote(args, options, settings, ids) -> int:
         check_port(host or "127.0.0.1", int(port))
     placement = options.placements[0]
     archs = load_architectures(args.source, ids)
+    source = Path(args.source)
+    # Unit 0 adds its rows to the run's table; baselines come from a local `cnas latency`.
+    out = source / LATENCY if source.is_dir() and args.rank == 0 else None
+    rows = []
     for arch_id, generator, dag in archs:
         assignment = make_assignment(dag, units, placement, settings=settings, seed=options.seed)
         plan = build_plan(dag, assignment, units)
@@ -212,6 +220,15 @@ def _remote(args, options, settings, ids) -> int:
             ) from None
         if result is not None:
             s = summarize(result["latency_s"])
+            row = measured_row(result, arch_id=arch_id, generator=generator,
+                               nodes=int(dag.graph.get("nodes", dag.number_of_nodes() - 2)), units=units,
+                               placement=placement, transport=options.transports[0], threads=options.threads,
+                               image_size=settings.image_size, repeats=options.repeats)
+            row.update(master=args.master, baseline=None, single_unit_ms=None, speedup=None)
+            rows.append(row)
+            if out is not None:
+                old = pd.read_parquet(out) if out.exists() else pd.DataFrame()
+                write_table(pd.concat([old, pd.DataFrame([row])], ignore_index=True), out)
             print(f"arch {arch_id} ({generator}) on {units} units, {placement}: median {s['median_ms']:.2f} ms "
                   f"(p10 {s['p10_ms']:.2f}, p90 {s['p90_ms']:.2f}); output equals single-process output",
                   file=sys.stdout)

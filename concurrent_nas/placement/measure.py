@@ -58,6 +58,27 @@ def _vertex_ms(result) -> dict[int, float]:
     return out
 
 
+def measured_row(result: dict, **identity) -> dict:
+    """A table row from one measurement (unit 0's result of :func:`.worker.run_unit`).
+
+    ``identity`` gives the key columns (``arch_id, generator, nodes, units, placement,
+    transport, threads, image_size, repeats``). Baselines are added by the caller.
+    """
+    per_unit = result["units"]
+    return {
+        **identity,
+        **summarize(result["latency_s"]),
+        "bytes_sent": int(sum(np.median(u["bytes"]) for u in per_unit if u["bytes"])),
+        "messages": int(sum(np.median(u["messages"]) for u in per_unit if u["messages"])),
+        "busy_ms": [float(np.median(u["busy_s"])) * 1e3 for u in per_unit],
+        "page_faults": int(sum(np.median(u["faults"]) for u in per_unit)),
+        "max_abs_diff": float(result["max_abs_diff"]),
+        "allclose": True,  # a mismatch fails the measurement instead of making a row
+        "source": "measured",
+        "load_avg": float(os.getloadavg()[0]),
+    }
+
+
 def measure_architecture(
     arch_id: int,
     generator: str,
@@ -120,22 +141,10 @@ def measure_architecture(
         progress(f"arch {arch_id}: {placement} on {units} unit(s), {transport}")
         return plan, measure_placed(cfg)
 
-    def base_row(units, placement, transport, threads, result, plan, source="measured"):
-        per_unit = result["units"] if result else []
-        row = {
-            "arch_id": arch_id, "generator": generator, "nodes": nodes, "units": units,
-            "placement": placement, "transport": transport, "threads": threads, "image_size": image,
-            **summarize(result["latency_s"]),
-            "bytes_sent": int(sum(np.median(u["bytes"]) for u in per_unit if u["bytes"])),
-            "messages": int(sum(np.median(u["messages"]) for u in per_unit if u["messages"])),
-            "busy_ms": [float(np.median(u["busy_s"])) * 1e3 for u in per_unit],
-            "page_faults": int(sum(np.median(u["faults"]) for u in per_unit)),
-            "max_abs_diff": float(result["max_abs_diff"]),
-            "allclose": True,
-            "repeats": options.repeats, "source": source,
-            "load_avg": float(os.getloadavg()[0]),
-        }
-        return row
+    def base_row(units, placement, transport, threads, result, plan):
+        return measured_row(result, arch_id=arch_id, generator=generator, nodes=nodes, units=units,
+                            placement=placement, transport=transport, threads=threads, image_size=image,
+                            repeats=options.repeats)
 
     # Baseline (a): one unit, one intra-op thread. Its per-vertex times feed the simulator.
     k = key(1, "single", "none", 1)
