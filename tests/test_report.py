@@ -147,16 +147,26 @@ def test_report_is_reproducible(scored_runs, report_dir, tmp_path):
 
 
 def _latency_rows(arch: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    """A latency.parquet in the shared schema (test fixture: the latency CLI is separate)."""
+    """A latency.parquet laid out as `cnas latency` writes it (baseline rows included).
+
+    Test fixture: real measurements take minutes; here every architecture runs 1.5x
+    slower when it is FB, so the expected normalised times are known.
+    """
     rows = []
+
+    def row(r, units, placement, transport, threads, med, single, source="measured"):
+        return dict(arch_id=r.arch_id, generator=r.generator, nodes=r.nodes, units=units, placement=placement,
+                    transport=transport, threads=threads, image_size=32, median_ms=med, p10_ms=med * 0.9,
+                    p90_ms=med * 1.1, bytes_sent=1000, messages=3, busy_ms=[med] * units, source=source,
+                    single_unit_ms=single, speedup=single / med, baseline="1 unit x 1 intra-op thread")
+
     for r in arch.itertuples(index=False):
         single = 10.0 + rng.random()
-        for units in (2, 4):
-            med = single / units * (1.5 if r.generator == "fb" else 1.0)
-            rows.append(dict(arch_id=r.arch_id, generator=r.generator, nodes=r.nodes, units=units,
-                             placement="kahypar", image_size=32, median_ms=med, p10_ms=med * 0.9,
-                             p90_ms=med * 1.1, bytes_sent=1000, messages=3, busy_ms=[med] * units,
-                             single_unit_ms=single, speedup=single / med, baseline="fb", source="measured"))
+        slow = 1.5 if r.generator == "fb" else 1.0
+        rows.append(row(r, 1, "single", "none", 1, single, single))
+        rows.append(row(r, 1, "single", "none", 2, 50 * single, single))  # same-cores baseline
+        rows.append(row(r, 2, "kahypar", "gloo", 1, single / 2 * slow, single))
+        rows.append(row(r, 4, "kahypar", "model", 1, single / 4 * slow, single, source="simulated"))
     return pd.DataFrame(rows)
 
 
@@ -182,11 +192,19 @@ def test_latency_and_accuracy_tables_add_their_figures(scored_runs, tmp_path):
     summary = (out / "summary.md").read_text()
     assert "skipped" not in summary.lower()
     norm = parse_markdown_table(summary, "Fig. 8")
+    # Baseline rows (placement "single") are not distributed runs and stay out.
+    assert set(norm["units"].astype(int)) == {2, 4}
+    assert set(norm["config"]) == {"kahypar over gloo", "kahypar over model"}
     fb = norm[norm["generator"] == "fb"]
     assert np.allclose(fb["median"].astype(float), 1.0)
     dp = norm[norm["generator"] == "dp"]
-    # dp was built 1.5x faster than fb in the fixture; its median lands near 1/1.5.
+    # dp runs 1.5x faster than fb in the fixture; its median lands near 1/1.5.
     assert np.all((dp["median"].astype(float) > 0.55) & (dp["median"].astype(float) < 0.8))
+    scaling = parse_markdown_table(summary, "Fig. 13")
+    one = scaling[scaling["units"].astype(int) == 1]
+    # The one-unit point is single_unit_ms, never the 50x slower same-cores baseline.
+    assert (one["median_ms"].astype(float) < 12).all() and set(one["source"]) == {"measured"}
+    assert set(scaling.loc[scaling["units"].astype(int) == 4, "source"]) == {"simulated"}
     accuracy = parse_markdown_table(summary, "Fig. 2")
     assert set(accuracy["generator"]) == {"dp", "baseline-cifarnet"}
 

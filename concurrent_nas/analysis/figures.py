@@ -97,21 +97,31 @@ def _grouped_boxes(ax, frame: pd.DataFrame, value: str, generators: Sequence[str
     ax.grid(axis="y", alpha=0.3)
 
 
+def _panel_title(key) -> str:
+    nodes, *rest = key if isinstance(key, tuple) else (key,)
+    return ", ".join([f"{nodes} vertices", *map(str, rest)])
+
+
 def _panels_by_nodes(
-    best: pd.DataFrame, value: str, ylabel: str, title: str, *, whis=1.5, log: bool | None = None
+    best: pd.DataFrame, value: str, ylabel: str, title: str, *, whis=1.5, log: bool | None = None,
+    by: Sequence[str] = ("nodes",),
 ) -> Figure:
-    nodes = sorted(best["nodes"].unique())
+    """Grouped box plots, one panel per value of ``by`` (vertex count first)."""
+    keys = sorted(best.groupby(list(by)).groups) if len(by) > 1 else sorted(best[by[0]].unique())
     generators = ordered_generators(best["generator"])
-    fig, axes = _new_figure(len(nodes), sharey=True)
+    fig, axes = _new_figure(len(keys), sharey=True)
     values = best[value].to_numpy(dtype=float)
     positive = values[values > 0]
     if log is None:
         # Scores of different generators differ by orders of magnitude; a log axis
         # keeps every box readable, a linear one is clearer when they do not.
         log = len(positive) == len(values) and len(positive) > 0 and positive.max() / positive.min() > 50
-    for ax, n in zip(axes[0], nodes):
-        _grouped_boxes(ax, best[best["nodes"] == n], value, generators, whis=whis)
-        ax.set_title(f"{n} vertices")
+    for ax, key in zip(axes[0], keys):
+        mask = np.ones(len(best), dtype=bool)
+        for column, v in zip(by, key if isinstance(key, tuple) else (key,)):
+            mask &= (best[column] == v).to_numpy()
+        _grouped_boxes(ax, best[mask], value, generators, whis=whis)
+        ax.set_title(_panel_title(key))
         if log:
             ax.set_yscale("log")
     axes[0][0].set_ylabel(ylabel)
@@ -312,7 +322,7 @@ def inference_time_figure(normalized: pd.DataFrame) -> Figure:
     """
     fig = _panels_by_nodes(
         normalized, "normalized_time", "time / FB median time (1 = FB)",
-        "Inference time normalized to FB (paper Fig. 8)", log=False,
+        "Inference time normalized to FB (paper Fig. 8)", log=False, by=("nodes", "config", "source"),
     )
     for ax in fig.axes:
         if ax.get_xlabel():
@@ -323,33 +333,36 @@ def inference_time_figure(normalized: pd.DataFrame) -> Figure:
 def latency_scaling_figure(scaling: pd.DataFrame) -> Figure:
     """Latency against the number of units, per generator (paper Fig. 13).
 
-    Lines are medians over architectures, bands the 10-90 % range; simulated points are
-    dashed with hollow markers so they are never mistaken for measurements.
+    One panel per vertex count and placement. Lines are medians over architectures,
+    bands the 10-90 % range; measured lines are solid (one marker per transport),
+    simulated ones dashed with hollow markers so they are never mistaken for
+    measurements. Every line starts at one unit (``single_unit_ms``).
 
     Parameters
     ----------
     scaling : pandas.DataFrame
         :func:`concurrent_nas.analysis.tables.latency_scaling` output.
     """
-    nodes = sorted(scaling["nodes"].unique())
+    keys = sorted(scaling.groupby(["nodes", "placement"]).groups)
     generators = ordered_generators(scaling["generator"])
-    fig, axes = _new_figure(len(nodes), sharey=True)
-    for ax, n in zip(axes[0], nodes):
+    markers = dict(zip(sorted(scaling.loc[scaling["source"] != "simulated", "transport"].unique()), "osD^v<>"))
+    fig, axes = _new_figure(len(keys), sharey=True)
+    for ax, (n, placement) in zip(axes[0], keys):
+        panel = scaling[(scaling["nodes"] == n) & (scaling["placement"] == placement)]
         for gen in generators:
-            for source in sorted(scaling["source"].unique()):
-                line = scaling[(scaling["nodes"] == n) & (scaling["generator"] == gen) & (scaling["source"] == source)]
-                if line.empty:
-                    continue
+            colour = generator_color(gen)
+            for (transport, source), line in panel[panel["generator"] == gen].groupby(["transport", "source"], sort=True):
                 line = line.sort_values("units")
-                colour = generator_color(gen)
                 simulated = source == "simulated"
-                ax.plot(line["units"], line["median_ms"], color=colour, marker="o",
-                        linestyle="--" if simulated else "-",
-                        markerfacecolor="white" if simulated else colour, label=f"{gen} ({source})")
-                ax.fill_between(line["units"], line["p10_ms"], line["p90_ms"], color=colour, alpha=0.15, linewidth=0)
-        ax.set_title(f"{n} vertices")
-        ax.set_xlabel("units n (devices; 1 = whole network on one unit)")
-        ax.set_xticks(sorted(scaling.loc[scaling["nodes"] == n, "units"].unique()))
+                ax.plot(line["units"], line["median_ms"], color=colour,
+                        linestyle="--" if simulated else "-", marker="o" if simulated else markers.get(transport, "o"),
+                        markerfacecolor="white" if simulated else colour,
+                        label=f"{gen}, {'simulated' if simulated else transport}")
+                if not simulated:
+                    ax.fill_between(line["units"], line["p10_ms"], line["p90_ms"], color=colour, alpha=0.15, linewidth=0)
+        ax.set_title(_panel_title((n, placement)))
+        ax.set_xlabel("units n (devices; 1 = whole network, one unit)")
+        ax.set_xticks(sorted(panel["units"].unique()))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, frameon=False)
     axes[0][0].set_ylabel("single-input latency (ms)")

@@ -164,75 +164,119 @@ def width_depth_summary(architectures: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns="_order").reset_index(drop=True)
 
 
+#: Columns that, besides nodes and units, tell one latency configuration from another.
+LATENCY_CONFIG = ("placement", "transport", "threads", "image_size", "source")
+
+
+def distributed_latency(latency: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``latency.parquet`` where the network ran split over units.
+
+    ``cnas latency`` also stores its baselines as rows (``placement == "single"``: the
+    whole network in one process, with one or several threads); those are dropped here
+    (every distributed row carries ``single_unit_ms`` for comparison). Adds ``config``, a
+    label such as ``"kahypar over gloo"`` that keeps placements and transports apart.
+    """
+    frame = latency
+    if "placement" in frame.columns:
+        frame = frame[frame["placement"] != "single"]
+    placement = frame["placement"].astype(str) if "placement" in frame.columns else pd.Series("", index=frame.index)
+    if "transport" in frame.columns:
+        config = placement + " over " + frame["transport"].astype(str)
+    else:
+        config = placement
+    if "threads" in frame.columns:
+        threads = frame["threads"].fillna(1).astype(int)
+        config = config.where(threads == 1, config + ", " + threads.astype(str) + " threads/unit")
+    return frame.assign(config=config.str.strip()).reset_index(drop=True)
+
+
 def normalized_latency(latency: pd.DataFrame) -> pd.DataFrame:
     """Inference time of every architecture divided by FB's median (paper Fig. 8).
 
-    For each (nodes, units) and, where the table has them, (placement, image_size,
-    source), every architecture's ``median_ms`` is divided by the median ``median_ms``
-    of the FB architectures in the same group, so FB sits at 1 and lower is faster.
-    Groups without FB rows are dropped (there is nothing to normalise to).
+    Uses the distributed rows (:func:`distributed_latency`). Within each (nodes, units)
+    and configuration (placement, transport, threads, image size, measured or simulated)
+    every architecture's ``median_ms`` is divided by the median ``median_ms`` of the FB
+    architectures of the same group, so FB sits at 1 and lower is faster. Groups without
+    FB rows are dropped (there is nothing to normalise to).
 
     Returns
     -------
     pandas.DataFrame
-        The latency rows that could be normalised, with a ``normalized_time`` column.
+        The latency rows that could be normalised, with ``config`` and ``normalized_time``.
     """
-    keys = [k for k in ("nodes", "units", "placement", "image_size", "source") if k in latency.columns]
-    fb = latency[latency["generator"] == "fb"]
+    frame = distributed_latency(latency)
+    keys = ["nodes", "units", *(k for k in LATENCY_CONFIG if k in frame.columns)]
+    fb = frame[frame["generator"] == "fb"]
     if fb.empty:
-        return latency.iloc[0:0].assign(normalized_time=pd.Series(dtype=float))
-    reference = fb.groupby(keys)["median_ms"].median().rename("_fb_ms").reset_index()
-    merged = latency.merge(reference, on=keys, how="inner")
+        return frame.iloc[0:0].assign(normalized_time=pd.Series(dtype=float))
+    reference = fb.groupby(keys, dropna=False)["median_ms"].median().rename("_fb_ms").reset_index()
+    merged = frame.merge(reference, on=keys, how="inner")
     merged["normalized_time"] = merged["median_ms"] / merged["_fb_ms"]
     return merged.drop(columns="_fb_ms").reset_index(drop=True)
 
 
 def normalized_latency_summary(normalized: pd.DataFrame) -> pd.DataFrame:
-    """Median, quartiles of ``normalized_time`` per generator x nodes x units."""
-    return _summarise(normalized, normalized["normalized_time"], [("q25", 0.25), ("q75", 0.75)])
+    """Median and quartiles of ``normalized_time`` per configuration, generator, nodes, units."""
+    parts = []
+    for config, group in normalized.groupby("config", sort=True):
+        table = _summarise(group, group["normalized_time"], [("q25", 0.25), ("q75", 0.75)])
+        parts.append(table.assign(config=config))
+    if not parts:
+        return pd.DataFrame()
+    out = pd.concat(parts, ignore_index=True)
+    return out[["config", *[c for c in out.columns if c != "config"]]]
 
 
 def latency_scaling(latency: pd.DataFrame) -> pd.DataFrame:
     """Latency against the number of units (paper Fig. 13).
 
-    Per generator, nodes, source and units: the median over architectures of each one's
-    median latency, with the 10th and 90th percentiles. The one-unit point comes from
-    ``single_unit_ms`` when the table has it (the same network run on one unit).
+    One line per placement (and threads per unit), generator, vertex count, transport
+    and source (measured, or simulated for more units than the host has): the median
+    over architectures of each one's median latency, with the 10th and 90th percentiles.
+    Every line starts at units = 1 with ``single_unit_ms`` (the whole network in one
+    process with one thread, measured in the same invocation), which is also what the
+    simulator is calibrated on.
 
     Returns
     -------
     pandas.DataFrame
-        ``generator, nodes, source, units, architectures, median_ms, p10_ms, p90_ms``.
+        ``placement, generator, nodes, transport, source, units, architectures,
+        median_ms, p10_ms, p90_ms``.
     """
-    frame = latency if "source" in latency.columns else latency.assign(source="measured")
-    parts = [frame[["generator", "nodes", "source", "arch_id", "run", "units", "median_ms"]]]
-    if "single_unit_ms" in frame.columns:
-        one = frame.dropna(subset=["single_unit_ms"]).drop_duplicates(
-            ["run", "arch_id", "generator", "nodes", "source"]
-        )
-        one = one.assign(units=1, median_ms=one["single_unit_ms"])
-        parts.insert(0, one[parts[0].columns])
-    frame = pd.concat(parts, ignore_index=True).drop_duplicates(
-        ["run", "arch_id", "generator", "nodes", "source", "units"]
+    frame = distributed_latency(latency)
+    placement = frame["placement"].astype(str) if "placement" in frame.columns else pd.Series("", index=frame.index)
+    if "threads" in frame.columns:
+        threads = frame["threads"].fillna(1).astype(int)
+        placement = placement.where(threads == 1, placement + ", " + threads.astype(str) + " threads/unit")
+    frame = frame.assign(
+        placement=placement,
+        transport=frame["transport"].astype(str) if "transport" in frame.columns else "",
+        source=frame["source"] if "source" in frame.columns else "measured",
     )
+    line = ["placement", "generator", "nodes", "transport", "source"]
+    cols = [*line, "run", "arch_id", "units", "median_ms"]
+    parts = [frame[cols]]
+    if "single_unit_ms" in frame.columns:
+        one = frame.dropna(subset=["single_unit_ms"]).drop_duplicates([*line, "run", "arch_id"])
+        parts.insert(0, one.assign(units=1, median_ms=one["single_unit_ms"])[cols])
+    frame = pd.concat(parts, ignore_index=True).drop_duplicates([*line, "run", "arch_id", "units"])
     rows = []
-    for (gen, nodes, source, units), group in frame.groupby(
-        ["generator", "nodes", "source", "units"], sort=True
-    ):
+    for key, group in frame.groupby([*line, "units"], sort=True):
         p10, p90 = _quantiles(group["median_ms"], [0.1, 0.9])
         rows.append(
             {
-                "generator": gen,
-                "nodes": int(nodes),
-                "source": source,
-                "units": int(units),
-                "architectures": int(group["arch_id"].nunique()),
+                **dict(zip([*line, "units"], key)),
+                "architectures": int(group[["run", "arch_id"]].drop_duplicates().shape[0]),
                 "median_ms": float(group["median_ms"].median()),
                 "p10_ms": p10,
                 "p90_ms": p90,
             }
         )
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if len(out):
+        out["nodes"] = out["nodes"].astype(int)
+        out["units"] = out["units"].astype(int)
+    return out
 
 
 def accuracy_vs_score(accuracy: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
