@@ -340,8 +340,8 @@ _TABLE_NOTES = {
     "fig07_communication": "Lambda (total bytes sent) of the best option, in MB = 10^6 bytes.",
     "fig12_entropy": "Normalized Shannon entropy of part weights of the best option (1 = balanced).",
     "fig10_width_depth": "Depth = depth levels input to output; width = most vertices on one level.",
-    "fig08_inference_time": "Each architecture's median latency / median latency of FB (same nodes, units).",
-    "fig13_latency_scaling": "Median over architectures of their median latency; units 1 = single_unit_ms.",
+    "fig08_inference_time": "Each architecture's median latency / median FB latency in the same configuration (nodes, units, placement, transport, threads, image size, source).",
+    "fig13_latency_scaling": "Median over architectures of their median latency; every line starts at units 1 = single_unit_ms (measured).",
     "fig02_accuracy": "Top-1 accuracy (%) beside the CS of the best option for each units; baselines (units 0) have no CS.",
 }
 
