@@ -99,8 +99,7 @@ def part_headline(args) -> None:
             before = wait_quiet(args.quiet, args.max_wait)
             (run / "latency.parquet").unlink(missing_ok=True)
             sh(["cnas", "latency", str(run), "--ids", "0", "--units", "1,2",
-                "--placement", "kahypar,paper,kahypar-time,paper-time,threads", "--transport", "gloo,shm",
-                "--image", "224",
+                "--placement", args.placements, "--transport", args.transports, "--image", "224",
                 "--repeats", str(args.repeats), "--warmup", str(args.warmup)])
             frame = pd.read_parquet(run / "latency.parquet").assign(round=rnd, load_before=before, load_after=load())
             loads.append((before, load()))
@@ -166,6 +165,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--per-gen", type=int, default=3)
+    parser.add_argument("--placements", default="kahypar,paper,kahypar-time,paper-time,threads")
+    parser.add_argument("--transports", default="gloo,shm")
     parser.add_argument("--quiet", type=float, default=0.7, help="wait for a 1-minute load below this")
     parser.add_argument("--max-wait", type=float, default=0.0, help="seconds to wait for a quiet host")
     args = parser.parse_args()
