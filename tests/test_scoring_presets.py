@@ -28,10 +28,13 @@ def test_preset_parses_and_sets_exactly_the_known_keys(name):
         assert values[key] in {"true", "false"}
 
 
-def test_presets_differ_only_in_initial_partitioning_runs():
+def test_fast_preset_differs_only_in_initial_partitioning_and_communities():
     fast, quality = read_preset(preset_path("fast")), read_preset(preset_path("quality"))
-    assert {k for k in fast if fast[k] != quality[k]} == {"i-runs"}
-    assert (int(fast["i-runs"]), int(quality["i-runs"])) == (1, 20)
+    assert {k for k in fast if fast[k] != quality[k]} == {
+        "i-runs", "p-detect-communities", "p-detect-communities-in-ip",
+        "c-rating-use-communities", "i-c-rating-use-communities",
+    }
+    assert (int(fast["i-runs"]), int(quality["i-runs"])) == (2, 20)
 
 
 def test_check_preset_rejects_unknown_and_missing_keys():
