@@ -188,7 +188,8 @@ def to_markdown(results: dict) -> str:
         d = results["digits"]
         lines += ["## digits accuracy (5 architectures per generator, 40 blocks)", ""]
         if "note" in results:
-            lines += [results["note"], ""]
+            lines += [" ".join(results["note"].split()), "",
+                      "The `cnas train` commands below ran inside the benchmark process after that patch.", ""]
         lines += [f"    {c}" for c in d["commands"]] + [""]
         lines += [markdown_table(d["summary"]), ""]
     if "timing" in results:
