@@ -25,7 +25,7 @@ def edge_probability(d: np.ndarray, p: float, alpha: float, beta: float) -> np.n
     "dp",
     summary="distance probability: ring, edge at ring distance d with probability alpha * p**(beta*d)",
     family="distance probability",
-    defaults={"p": 0.5, "alpha": 1.0, "beta": 1.0},
+    defaults={"p": 0.55, "alpha": 1.0, "beta": 1.0},
 )
 def distance_probability(
     n: int, rng: np.random.Generator, *, p: float, alpha: float, beta: float
