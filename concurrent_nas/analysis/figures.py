@@ -52,9 +52,11 @@ def generator_color(name: str) -> str:
     return _EXTRA[sum(str(name).encode()) % len(_EXTRA)]
 
 
-def _new_figure(ncols: int, nrows: int = 1, *, width: float = 4.6, height: float = 3.6, **kw) -> tuple[Figure, np.ndarray]:
+def _new_figure(
+    ncols: int, nrows: int = 1, *, width: float = 4.6, height: float = 3.6, layout: str | None = "constrained", **kw
+) -> tuple[Figure, np.ndarray]:
     # A floor on the total width leaves room for the title and the outside legend.
-    fig = Figure(figsize=(max(width * ncols, 7.0), height * nrows), layout="constrained")
+    fig = Figure(figsize=(max(width * ncols, 7.0), height * nrows), layout=layout)
     axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
     return fig, axes
 
@@ -278,7 +280,11 @@ def partition_figure(dag: nx.DiGraph, partitions: Mapping[int, Mapping[int, int]
     source, sink = dagmod.input_vertex(dag), dagmod.output_vertex(dag)
     pos = depth_layout(dag)
     units_list = sorted(partitions)
-    fig, axes = _new_figure(1, len(units_list), width=11.0, height=3.4)
+    # A fixed layout: the constrained-layout solver, with legends outside the axes,
+    # gave sub-pixel differences depending on what the process had drawn before.
+    fig, axes = _new_figure(1, len(units_list), width=11.0, height=3.4, layout=None)
+    fig.subplots_adjust(left=0.02, right=0.86, top=1 - 0.9 / (3.4 * len(units_list)),
+                        bottom=0.6 / (3.4 * len(units_list)), hspace=0.5)
     for ax, units in zip(axes[:, 0], units_list):
         part = partitions[units]
         inner = [v for v in sorted(dag) if v not in (source, sink)]
