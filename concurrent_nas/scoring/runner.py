@@ -35,7 +35,7 @@ import pandas as pd
 from .. import dag as dagmod
 from ..errors import CnasError
 from .hypergraph import build_hypergraph, check_costs
-from .partition import DEFAULT_PRESET, PRESETS
+from .partition import DEFAULT_PRESET, PRESETS, preset_path
 from .score import DEFAULT_EPS, DEFAULT_UNITS, SCORE_COLUMNS, data_unit, score_hypergraph
 
 ID_COLUMNS = ["arch_id", "generator", "nodes"]
@@ -87,6 +87,9 @@ class ScoreConfig:
             settings = CompileSettings()
         out["settings"] = dataclasses.asdict(settings) if settings is not None else None
         out["unit_bytes"] = self.unit_bytes if self.unit_bytes is not None else data_unit(self.costs, self.settings)
+        # The preset's content, not just its name: an edited preset must not pass old
+        # checkpoints or an old scores.parquet off as current.
+        out["preset_sha256"] = hashlib.sha256(Path(preset_path(self.preset)).read_bytes()).hexdigest()[:16]
         return out
 
 
