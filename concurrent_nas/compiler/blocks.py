@@ -36,18 +36,20 @@ def scaling_block(plan: VertexPlan, index: int) -> nn.Module:
 
 
 class WeightedMerge(nn.Module):
-    """Scaling blocks, sigmoid on each input, learnable weighted sum."""
+    """Scaling blocks, sigmoid on each input (unless ``squash=False``), learnable weighted sum."""
 
-    def __init__(self, plan: VertexPlan) -> None:
+    def __init__(self, plan: VertexPlan, *, squash: bool = True) -> None:
         super().__init__()
         n = len(plan.preds)
         self.scalers = nn.ModuleList(scaling_block(plan, i) for i in range(n))
         self.weights = nn.Parameter(torch.full((n,), 1.0 / n))
+        self.squash = squash
 
     def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
         total = None
         for i, scaler in enumerate(self.scalers):
-            term = torch.sigmoid(scaler(inputs[i])) * self.weights[i]
+            x = scaler(inputs[i])
+            term = (torch.sigmoid(x) if self.squash else x) * self.weights[i]
             total = term if total is None else total + term
         return total
 
@@ -83,11 +85,16 @@ class VertexBlock(nn.Module):
 
 
 class OutputBlock(nn.Module):
-    """Output vertex: merge -> ReLU -> global average pool -> linear classifier."""
+    """Output vertex: merge (no sigmoid) -> ReLU -> global average pool -> linear classifier.
+
+    The merge here skips the sigmoid: sigmoid outputs averaged over the whole feature
+    map are 0.5 +- 0.005 for every image, which left every compiled network at chance
+    accuracy (measured on digits: 10.3 % with it, 51-81 % top-1 without, 5 epochs).
+    """
 
     def __init__(self, plan: VertexPlan) -> None:
         super().__init__()
-        self.merge = WeightedMerge(plan)
+        self.merge = WeightedMerge(plan, squash=False)
         self.relu = nn.ReLU()
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(plan.mid_channels, plan.out_channels)
