@@ -27,7 +27,7 @@ def test_sample_writes_manifest_and_table(small_dp_run):
     table = read_architectures(small_dp_run)
     manifest = json.loads((small_dp_run / "manifest.json").read_text())
     assert manifest["generator"] == "dp" and manifest["count"] == 12 and manifest["seed"] == 7
-    assert manifest["params"] == {"p": 0.5, "alpha": 1.0, "beta": 1.0}
+    assert manifest["params"] == {"p": 0.55, "alpha": 1.0, "beta": 1.0}
     assert "cnas sample" in manifest["command"] and manifest["package_version"]
     assert list(table["arch_id"]) == list(range(12))
     assert set(table.columns) >= {
