@@ -40,44 +40,13 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def cnas(*args: str, in_process: bool = False) -> None:
+def cnas(*args: str) -> None:
     command = ["cnas", *args]
-    print("$", shlex.join(command), "(in this process)" if in_process else "", flush=True)
-    if in_process:
-        from concurrent_nas.cli.main import main as cnas_main
-
-        if cnas_main(list(args)) != 0:
-            raise SystemExit(f"failed: {shlex.join(command)}")
-    else:
-        subprocess.run(command, check=True)
+    print("$", shlex.join(command), flush=True)
+    subprocess.run(command, check=True)
 
 
-def patch_output_sigmoid() -> None:
-    """EXPERIMENT, not the package's network: the output block without its input sigmoids.
-
-    The compiled output block applies a sigmoid to each input, sums, and average-pools;
-    the pooled features then barely vary between images (about 0.5 +- 0.005) and SGD
-    does not move the classifier off chance. This variant measures what the sampled
-    architectures reach once that is changed in the compiler.
-    """
-    import torch
-
-    from concurrent_nas.compiler import blocks
-
-    def forward(self, inputs):
-        total = None
-        for i, scaler in enumerate(self.merge.scalers):
-            term = scaler(inputs[i]) * self.merge.weights[i]
-            total = term if total is None else total + term
-        return self.classifier(torch.flatten(self.pool(self.relu(total)), 1))
-
-    blocks.OutputBlock.forward = forward
-
-
-def digits_part(args, variant: str = "as-built") -> dict:
-    in_process = variant != "as-built"
-    if in_process:
-        patch_output_sigmoid()
+def digits_part(args) -> dict:
     runs = Path(args.runs)
     train_opts = [
         "--dataset", "digits", "--image-size", str(args.image_size), "--epochs", str(args.epochs),
@@ -86,14 +55,14 @@ def digits_part(args, variant: str = "as-built") -> dict:
     ]  # fmt: skip
     commands, tables = [], []
     for i, gen in enumerate(GENERATORS):
-        run = runs / (f"train-{gen}40" if variant == "as-built" else f"train-{gen}40-{variant}")
+        run = runs / f"train-{gen}40"
         sample = ["sample", "--gen", gen, "--n", "5", "--nodes", "40", "--seed", "0", "--out", str(run), "--force"]
         train = ["train", str(run), *train_opts]
-        if i == 0 and variant == "as-built":
+        if i == 0:
             train += ["--baseline", "cifarnet"]
         for c in (sample, train):
             commands.append(shlex.join(["cnas", *c]))
-            cnas(*c, in_process=in_process and c is train)
+            cnas(*c)
         tables.append(pd.read_parquet(run / "accuracy.parquet").query("dataset == 'digits'"))
     acc = pd.concat(tables, ignore_index=True)
     acc["model"] = acc["generator"].str.replace("baseline-", "", regex=False)
@@ -201,8 +170,7 @@ def to_markdown(results: dict) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--part", choices=("digits", "timing", "all", "digits-no-output-sigmoid"), default="all",
-                   help="all = digits + timing; digits-no-output-sigmoid = the experiment of patch_output_sigmoid")
+    p.add_argument("--part", choices=("digits", "timing", "all"), default="all", help="all = digits + timing")
     p.add_argument("--runs", default="runs", help="where the digits run directories go")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--lr", type=float, default=0.02)
@@ -217,9 +185,6 @@ def main() -> None:
     results: dict = {"load_start": load_average(), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
     if args.part in ("digits", "all"):
         results["digits"] = digits_part(args)
-    if args.part == "digits-no-output-sigmoid":
-        results["digits"] = digits_part(args, "no-output-sigmoid")
-        results["note"] = patch_output_sigmoid.__doc__
     if args.part in ("timing", "all"):
         results["timing"] = timing_part(args)
     RESULTS.mkdir(exist_ok=True)
