@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
 # Tests run two at a time on a 2-core machine (pytest -n 2): torch's default of one
 # intra-op thread per core would oversubscribe it and slow small networks a hundredfold.
 # Set before torch is first imported, and inherited by every subprocess a test starts.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
+os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["MKL_NUM_THREADS"] = "1"
+if "torch" in sys.modules:  # a plugin imported it first: the variables came too late
+    sys.modules["torch"].set_num_threads(1)
 
 from concurrent_nas.cli.main import main
 

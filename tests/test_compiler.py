@@ -17,15 +17,6 @@ from concurrent_nas.shapes import CompileSettings, shape_pass
 GENERATORS = ["er", "ba", "ws", "dp", "fb", "chain", "resnet50"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # Tiny convolutions on a shared 2-core machine: a second intra-op thread that waits
-    # for a descheduled partner makes a 5 ms forward take seconds.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _n_params(net):
     return sum(p.numel() for p in net.parameters())

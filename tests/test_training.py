@@ -32,15 +32,6 @@ from concurrent_nas.training.loop import CHECKPOINT, phase_at, resolve_device
 # ----------------------------------------------------------------------------- helpers
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # The suite shares two cores with other jobs; oversubscribed intra-op threads make
-    # small convolutions many times slower, one thread per test process does not.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def digits16() -> ImageData:
