@@ -28,21 +28,19 @@ def parse_params(pairs: list[str] | None) -> dict[str, Any]:
 
 def parse_int_list(text: str, what: str) -> list[int]:
     """``"4,6,8"`` -> ``[4, 6, 8]`` with an error naming the option."""
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise CnasError(f"{what} expects comma-separated integers, got '{text}'") from None
-    if not values:
-        raise CnasError(f"{what} expects at least one value")
-    return values
+    return _parse_list(text, what, int, "integers")
 
 
 def parse_float_list(text: str, what: str) -> list[float]:
     """``"0.03,0.1"`` -> ``[0.03, 0.1]`` with an error naming the option."""
+    return _parse_list(text, what, float, "numbers")
+
+
+def _parse_list(text: str, what: str, kind, noun: str) -> list:
     try:
-        values = [float(v) for v in text.split(",") if v.strip()]
+        values = [kind(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise CnasError(f"{what} expects comma-separated numbers, got '{text}'") from None
+        raise CnasError(f"{what} expects comma-separated {noun}, got '{text}'") from None
     if not values:
         raise CnasError(f"{what} expects at least one value")
     return values
