@@ -19,15 +19,30 @@ from concurrent_nas.cli.main import main
 from concurrent_nas.graphjson import write_graph
 from concurrent_nas.rundir import ARCHITECTURES, write_table
 from concurrent_nas.sampling import sample_architectures
-from concurrent_nas.scoring.runner import DIED, ScoreConfig, architecture_records, run_scoring, score_records
+from concurrent_nas.scoring.runner import (
+    DIED,
+    TIMED_OUT,
+    ScoreConfig,
+    architecture_records,
+    run_scoring,
+    score_records,
+)
 
 CRASH_ARCH = 3
+HANG_ARCH = 4
 
 
 def crash_on_one_architecture(records, config):
     """Worker function for the crash test: dies like kahypar does on a bad .ini."""
     if any(r["arch_id"] == CRASH_ARCH for r in records):
         os._exit(255)
+    return score_records(records, config)
+
+
+def hang_on_one_architecture(records, config):
+    """Worker function for the timeout test: never returns on one architecture, like a hung call."""
+    if any(r["arch_id"] == HANG_ARCH for r in records):
+        time.sleep(3600)
     return score_records(records, config)
 
 
@@ -96,6 +111,7 @@ def test_a_json_graph_is_scored_and_printed_as_json(tmp_path):
         (["score", "{run}", "--eps", "-0.1"], "eps must be a positive number"),
         (["score", "{run}", "--units", "500"], "cannot split"),
         (["score", "{run}", "--workers", "0"], "--workers must be at least 1"),
+        (["score", "{run}", "--timeout", "-1"], "--timeout must be a number of seconds >= 0"),
         (["score", "{missing}"], "no such run directory"),
         (["score", "{run}", "--scheduler", "tcp://127.0.0.1:9"], "cannot reach the Dask scheduler"),
     ],
@@ -123,6 +139,31 @@ def test_a_dying_worker_fails_only_its_architecture(tmp_path):
     assert sorted(good["arch_id"]) == [i for i in range(8) if i != CRASH_ARCH]
     expected = score_records([r for r in records if r["arch_id"] != CRASH_ARCH], config)
     pd.testing.assert_frame_equal(good.reset_index(drop=True), expected)
+
+
+def test_a_hung_architecture_is_stopped_after_the_timeout_and_the_rest_is_kept(tmp_path):
+    import psutil
+
+    run = make_run(tmp_path / "r", n=8)
+    records = architecture_records(pd.read_parquet(run / ARCHITECTURES))
+    config = ScoreConfig(units=(2,), eps=(0.2,), costs="uniform", chunk=3)
+    before = {c.pid for c in psutil.Process().children(recursive=True)}
+    started = time.monotonic()
+    outcome = run_scoring(records, config, workers=2, worker_fn=hang_on_one_architecture, timeout=2)
+    assert time.monotonic() - started < 60
+    assert outcome.timed_out == [HANG_ARCH] and outcome.died == []
+    table = outcome.table
+    failed = table[table["error"].notna()]
+    assert list(failed["arch_id"]) == [HANG_ARCH]
+    assert failed["error"].iloc[0] == TIMED_OUT.format(timeout=2)
+    good = table[table["error"].isna()]
+    expected = score_records([r for r in records if r["arch_id"] != HANG_ARCH], config)
+    pd.testing.assert_frame_equal(good.reset_index(drop=True), expected)
+    # The hung worker was killed and the pool shut down: no process of ours is left.
+    deadline = time.monotonic() + 10
+    while {c.pid for c in psutil.Process().children(recursive=True)} - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not {c.pid for c in psutil.Process().children(recursive=True)} - before
 
 
 def _partial_chunks(run: Path) -> list[Path]:

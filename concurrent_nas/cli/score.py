@@ -35,12 +35,15 @@ def register(sub) -> None:
     p.add_argument("--costs", choices=["flops", "uniform"], default="flops",
                    help="vertex weight = FLOPs and hyperedge cost = output bytes (default), or all 1")
     p.add_argument("--preset", choices=["fast", "quality"], default="fast",
-                   help="KaHyPar configuration: fast (1 initial partitioning run, default) or quality (20 runs)")
+                   help="KaHyPar configuration: fast (2 initial partitioning runs, default) or quality (20 runs)")
     p.add_argument("--seed", type=int, default=0, help="KaHyPar seed (default 0)")
     p.add_argument("--unit-bytes", type=float, help="U_c in bytes for Lambda' (default: the stem feature map)")
     p.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786 (needs the distributed extra)")
     p.add_argument("--chunk-size", type=int, default=20, help="architectures per checkpointed task (default 20)")
+    p.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
+                   help="seconds one architecture may take before its worker is taken for hung and stopped; "
+                   "the architecture is then listed as failed and the run goes on (default 300, 0: never)")
     p.add_argument("--image-size", type=int, help="compile setting: input image size (default 32)")
     p.add_argument("--stem-channels", type=int, help="compile setting: stem channels (default 32)")
     p.add_argument("--channel-cap", type=int, help="compile setting: channel cap (default 256)")
@@ -128,6 +131,8 @@ def run(args) -> int:
         raise CnasError(f"--workers must be at least 1, got {args.workers}")
     if args.chunk_size < 1:
         raise CnasError(f"--chunk-size must be at least 1, got {args.chunk_size}")
+    if not args.timeout >= 0 or args.timeout == float("inf"):
+        raise CnasError(f"--timeout must be a number of seconds >= 0 (0: never), got {args.timeout}")
     source = Path(args.source) if args.source else _newest_run()
     is_graph = source.is_file() or source.suffix == ".json"
     config = ScoreConfig(
@@ -157,7 +162,7 @@ def run(args) -> int:
     fp = fingerprint(records, config)
     started = time.perf_counter()
     if is_graph:
-        outcome = run_scoring(records, config, workers=1, scheduler=args.scheduler)
+        outcome = run_scoring(records, config, workers=1, scheduler=args.scheduler, timeout=args.timeout)
         result = outcome.table
         if args.out:
             write_table(result.drop(columns=["error"]), args.out)
@@ -179,7 +184,7 @@ def run(args) -> int:
     with _terminate_as_interrupt(), progress_bar(len(records), f"score {source.name}", unit="arch") as bar:
         outcome = run_scoring(
             records, config, workers=args.workers, scheduler=args.scheduler,
-            checkpoint_dir=partial, progress=bar.update,
+            checkpoint_dir=partial, progress=bar.update, timeout=args.timeout,
         )
     result = outcome.table
     failed = result[result["error"].notna()]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import threading
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -115,8 +116,33 @@ def check_units_eps(units: int, eps: float, num_vertices: int | None = None) -> 
         raise CnasError(f"eps must be a positive number (allowed imbalance, e.g. 0.03), got {eps!r}")
 
 
+@dataclass(frozen=True)
+class KahyparInput:
+    """A hypergraph in KaHyPar's CSR form with integer weights, built once per architecture."""
+
+    index_vector: list[int]
+    edge_vector: list[int]
+    edge_weights: list[int]
+    vertex_weights: list[int]
+
+    @classmethod
+    def of(cls, hg: CommHypergraph) -> "KahyparInput":
+        index_vector = [0]
+        edge_vector: list[int] = []
+        for edge in hg.hyperedges:
+            edge_vector.extend(edge)
+            index_vector.append(len(edge_vector))
+        return cls(index_vector, edge_vector, integer_weights(hg.costs), integer_weights(hg.weights))
+
+
 def partition_hypergraph(
-    hg: CommHypergraph, units: int, eps: float, *, seed: int = 0, preset: str = DEFAULT_PRESET
+    hg: CommHypergraph,
+    units: int,
+    eps: float,
+    *,
+    seed: int = 0,
+    preset: str = DEFAULT_PRESET,
+    prepared: KahyparInput | None = None,
 ) -> list[int]:
     """Partition ``hg`` into ``units`` parts minimising connectivity - 1.
 
@@ -134,6 +160,8 @@ def partition_hypergraph(
         KaHyPar's random seed; the same seed gives the same partition.
     preset : {"fast", "quality"}
         Shipped configuration (see ``presets/``).
+    prepared : KahyparInput, optional
+        ``KahyparInput.of(hg)``, to build it once when partitioning ``hg`` many times.
 
     Returns
     -------
@@ -146,19 +174,15 @@ def partition_hypergraph(
         return [0] * hg.num_vertices if units == 1 else _spread(hg, units)
     import kahypar
 
-    index_vector = [0]
-    edge_vector: list[int] = []
-    for edge in hg.hyperedges:
-        edge_vector.extend(edge)
-        index_vector.append(len(edge_vector))
+    arrays = prepared if prepared is not None else KahyparInput.of(hg)
     hypergraph = kahypar.Hypergraph(
         hg.num_vertices,
         hg.num_hyperedges,
-        index_vector,
-        edge_vector,
+        arrays.index_vector,
+        arrays.edge_vector,
         units,
-        integer_weights(hg.costs),
-        integer_weights(hg.weights),
+        arrays.edge_weights,
+        arrays.vertex_weights,
     )
     # A fresh Context per call: reusing one makes kahypar prompt on stdin.
     context = kahypar.Context()

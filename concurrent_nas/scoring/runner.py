@@ -12,6 +12,13 @@ KaHyPar can end its process (see :mod:`.partition`). A chunk whose worker died i
 into single architectures; a single architecture whose worker died while others were
 running is retried alone; if it kills its worker alone, that architecture gets an
 error row and the run goes on.
+
+KaHyPar can also hang. Local workers announce every architecture they start; one that
+is still on the same architecture after ``timeout`` seconds is killed, that one
+architecture gets an error row, and the rest of its chunk (and of any chunk that shared
+the pool) runs again. On Dask, where workers are not ours to kill, a task past
+``timeout`` seconds per architecture is cancelled, its worker restarted, and the task
+split until the architecture that hangs is found.
 """
 
 from __future__ import annotations
@@ -20,9 +27,12 @@ import dataclasses
 import hashlib
 import json
 import math
+import asyncio
 import multiprocessing
 import os
+import queue as queue_module
 import shutil
+import signal
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -41,7 +51,14 @@ from .score import DEFAULT_EPS, DEFAULT_UNITS, SCORE_COLUMNS, data_unit, score_h
 ID_COLUMNS = ["arch_id", "generator", "nodes"]
 RESULT_COLUMNS = [*ID_COLUMNS, *SCORE_COLUMNS, "max_width", "error"]
 DEFAULT_CHUNK = 20
+# Seconds one architecture may take before its worker is taken for hung. A 82-vertex
+# architecture takes about 0.1 s for 20 partitions; the limit is for hangs, not for speed.
+DEFAULT_TIMEOUT = 300.0
 DIED = "the partitioner process died while scoring this architecture (KaHyPar crash); it is left out, the rest of the run is unaffected"
+TIMED_OUT = (
+    "scoring this architecture took longer than the timeout ({timeout:g} s; a hung KaHyPar call?); it is left out, "
+    "the rest of the run is unaffected; raise --timeout if the architecture is just large"
+)
 
 
 @dataclass(frozen=True)
@@ -228,7 +245,44 @@ class Checkpoints:
 
 
 class WorkerDied(Exception):
-    """The process running a task ended (crash, kill) before returning."""
+    """The process running a task ended (crash, kill) before returning.
+
+    ``bystander``: it shared a pool we stopped because another task hung, so the task
+    itself is not suspect. ``expired``: it ran past its deadline and was cancelled.
+    """
+
+    def __init__(self, *, bystander: bool = False, expired: bool = False):
+        super().__init__()
+        self.bystander = bystander
+        self.expired = expired
+
+
+# In a local worker: where it announces the architecture it starts (see _run_task).
+_ANNOUNCE = None
+
+
+def _init_local_worker(announce) -> None:
+    global _ANNOUNCE
+    _ANNOUNCE = announce
+    _watch_parent()
+
+
+def _run_task(fn, records, config) -> pd.DataFrame:
+    """Run ``fn`` one record at a time, announcing each, so a hung one can be named.
+
+    The announcement is ``(pid, arch_id, monotonic start)``; ``(pid, None, t)`` says the
+    worker is idle again. Dask workers have no announcement channel and skip it.
+    """
+    frames = []
+    try:
+        for record in records:
+            if _ANNOUNCE is not None:
+                _ANNOUNCE.put((os.getpid(), record["arch_id"], time.monotonic()))
+            frames.append(fn([record], config))
+    finally:
+        if _ANNOUNCE is not None:
+            _ANNOUNCE.put((os.getpid(), None, time.monotonic()))
+    return pd.concat(frames, ignore_index=True)
 
 
 def _watch_parent() -> None:
@@ -260,36 +314,60 @@ class _LocalBackend:
         self.pool = None
         self.generation = 0  # which pool a future belongs to
         self.born: dict = {}
+        # spawn: workers start from a clean interpreter (nothing of this process's
+        # threads, pyarrow or tqdm, is inherited mid-state) and are our own children.
+        self.ctx = multiprocessing.get_context("spawn")
+        self.announce = self.ctx.Queue()
+        self.current: dict[int, tuple[int | None, float]] = {}  # pid -> (arch_id, since)
+        self.timed_out: set[int] = set()  # arch ids whose worker we killed for hanging
+        self.stopped_generations: set[int] = set()  # pools ended by such a kill
 
     def _ensure(self):
         if self.pool is None:
             from concurrent.futures import ProcessPoolExecutor
 
-            # spawn: workers start from a clean interpreter (nothing of this process's
-            # threads, pyarrow or tqdm, is inherited mid-state) and are our own children.
-            ctx = multiprocessing.get_context("spawn")
             self.pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=ctx, initializer=_watch_parent
+                max_workers=self.workers, mp_context=self.ctx,
+                initializer=_init_local_worker, initargs=(self.announce,),
             )
         return self.pool
+
+    def stop_hung(self, timeout: float) -> None:
+        """Kill every worker that has been on one architecture for over ``timeout`` s."""
+        while True:
+            try:
+                pid, arch_id, since = self.announce.get_nowait()
+            except queue_module.Empty:
+                break
+            self.current[pid] = (arch_id, since)
+        now = time.monotonic()
+        for pid, (arch_id, since) in list(self.current.items()):
+            if arch_id is not None and now - since > timeout:
+                self.timed_out.add(arch_id)
+                self.stopped_generations.add(self.generation)
+                del self.current[pid]
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
     def submit(self, fn, records, config):
         from concurrent.futures.process import BrokenProcessPool
 
         try:
-            future = self._ensure().submit(fn, records, config)
+            future = self._ensure().submit(_run_task, fn, records, config)
         except BrokenProcessPool:
             # A worker died and its futures are not collected yet: they will be, and
             # requeued; this task goes to a fresh pool.
             self.reset()
-            future = self._ensure().submit(fn, records, config)
+            future = self._ensure().submit(_run_task, fn, records, config)
         self.born[future] = self.generation
         return future
 
-    def wait_any(self, futures):
+    def wait_any(self, futures, timeout: float | None = None):
         from concurrent.futures import FIRST_COMPLETED, wait
 
-        done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+        done, _ = wait(list(futures), timeout=timeout, return_when=FIRST_COMPLETED)
         return done
 
     def result(self, future):
@@ -304,13 +382,14 @@ class _LocalBackend:
             # same death arrive later and must not take down the replacement pool.
             if generation == self.generation:
                 self.reset()
-            raise WorkerDied() from None
+            raise WorkerDied(bystander=generation in self.stopped_generations) from None
 
     def reset(self):
         if self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = None
             self.generation += 1
+            self.current.clear()
 
     def close(self, *, abort: bool = False):
         if self.pool is None:
@@ -344,18 +423,54 @@ class _DaskBackend:
             self.client.close()
             raise CnasError(f"the Dask cluster at {address} has no workers; start some with `dask worker {address}`")
         self.capacity = 2 * threads  # keep every worker busy while results travel back
+        self.timeout: float | None = None
+        self.deadline: dict = {}  # future -> monotonic time by which it must be done
+        self.expired: set = set()
+        self.timed_out: set[int] = set()  # stays empty: a cancelled task names no architecture
 
     def submit(self, fn, records, config):
-        return self.client.submit(fn, records, config, pure=False)
+        future = self.client.submit(_run_task, fn, records, config, pure=False)
+        if self.timeout:
+            self.deadline[future] = time.monotonic() + self.timeout * len(records)
+        return future
 
-    def wait_any(self, futures):
+    def wait_any(self, futures, timeout: float | None = None):
         from distributed import wait
 
-        return wait(list(futures), return_when="FIRST_COMPLETED").done
+        try:
+            return wait(list(futures), timeout=timeout, return_when="FIRST_COMPLETED").done
+        except (TimeoutError, asyncio.TimeoutError):
+            return set()
+
+    def stop_hung(self, timeout: float) -> None:
+        """Cancel every task past its deadline and restart the worker it was running on."""
+        now = time.monotonic()
+        late = [f for f, t in self.deadline.items() if now > t and f not in self.expired]
+        if not late:
+            return
+        keys = {f.key for f in late}
+        # A cancelled task's thread keeps running in its worker: restart that worker so
+        # the hung call does not hold a thread for the rest of the run.
+        try:
+            workers = [w for w, tasks in self.client.processing().items() if keys & set(tasks)]
+        except Exception:
+            workers = []
+        for future in late:
+            future.cancel()
+            self.expired.add(future)
+        if workers:
+            try:
+                self.client.restart_workers(workers)
+            except Exception:
+                pass  # without a nanny it cannot restart; the thread stays busy
 
     def result(self, future):
         from distributed import KilledWorker
 
+        self.deadline.pop(future, None)
+        if future in self.expired:
+            self.expired.discard(future)
+            raise WorkerDied(expired=True)
         try:
             return future.result()
         except KilledWorker:
@@ -386,6 +501,7 @@ class RunOutcome:
     chunks_total: int
     chunks_resumed: int
     died: list[int] = field(default_factory=list)
+    timed_out: list[int] = field(default_factory=list)
 
 
 def run_scoring(
@@ -397,6 +513,7 @@ def run_scoring(
     checkpoint_dir: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
     worker_fn: Callable[[Sequence[dict], ScoreConfig], pd.DataFrame] = score_records,
+    timeout: float | None = DEFAULT_TIMEOUT,
 ) -> RunOutcome:
     """Score every record on a process pool or a Dask cluster.
 
@@ -415,7 +532,12 @@ def run_scoring(
     progress : callable, optional
         Called with the number of architectures each time some finish.
     worker_fn : callable
-        The function a worker runs on a chunk (tests substitute one that crashes).
+        The function a worker runs on one architecture at a time, ``fn([record],
+        config)`` (tests substitute one that crashes or hangs).
+    timeout : float or None, default 300
+        Seconds one architecture may take before it is taken for hung: its worker is
+        stopped and it gets an error row (on Dask: ``timeout`` per architecture of a
+        task). ``None`` or 0 waits forever.
 
     Returns
     -------
@@ -423,6 +545,9 @@ def run_scoring(
         ``table``: one row per (architecture, units, eps) plus one error row per failed
         architecture, ordered as ``records``.
     """
+    if timeout is not None and (not math.isfinite(timeout) or timeout < 0):
+        raise CnasError(f"timeout must be a non-negative number of seconds, got {timeout}")
+    timeout = timeout or None
     chunks = [list(records[i : i + config.chunk]) for i in range(0, len(records), config.chunk)]
     store = Checkpoints(checkpoint_dir)
     results: dict[int, pd.DataFrame] = {}
@@ -437,6 +562,7 @@ def run_scoring(
     pending = {i: {} for i in range(len(chunks)) if i not in results}
     queue = deque(_Task(i, list(range(len(chunks[i])))) for i in pending)
     died: list[int] = []
+    timed_out: list[int] = []
     if queue:
         if scheduler:
             backend = _DaskBackend(scheduler)
@@ -445,6 +571,9 @@ def run_scoring(
             if n < 1:
                 raise CnasError(f"--workers must be at least 1, got {n}")
             backend = _LocalBackend(min(n, len(queue)))
+        if timeout and isinstance(backend, _DaskBackend):
+            backend.timeout = timeout
+        poll = None if timeout is None else min(1.0, max(0.05, timeout / 4))
         inflight: dict[Any, _Task] = {}
         succeeded = False
         aborted = True
@@ -457,11 +586,17 @@ def run_scoring(
                     task = queue.popleft()
                     chunk_records = [chunks[task.chunk][p] for p in task.positions]
                     inflight[backend.submit(worker_fn, chunk_records, config)] = task
-                for future in backend.wait_any(inflight):
+                done = backend.wait_any(inflight, poll)
+                if timeout is not None:
+                    backend.stop_hung(timeout)
+                for future in done:
                     task = inflight.pop(future)
                     try:
                         frame = backend.result(future)
-                    except WorkerDied:
+                    except WorkerDied as death:
+                        if _settle_timeouts(task, death, backend, queue, chunks, pending, timed_out, timeout):
+                            _finish_if_complete(task.chunk, chunks, pending, results, store, progress)
+                            continue
                         _requeue(task, queue, chunks, pending, died, alone=backend.capacity == 1)
                         if len(died) >= 3 and not succeeded:
                             raise CnasError(
@@ -480,7 +615,32 @@ def run_scoring(
         finally:
             backend.close(abort=aborted)
     table = pd.concat([results[i] for i in range(len(chunks))], ignore_index=True) if chunks else _tidy(pd.DataFrame())
-    return RunOutcome(_tidy(table), len(chunks), resumed, died)
+    return RunOutcome(_tidy(table), len(chunks), resumed, died, timed_out)
+
+
+def _settle_timeouts(task: _Task, death: WorkerDied, backend, queue: deque, chunks, pending,
+                     timed_out: list[int], timeout) -> bool:
+    """Handle a task that ended through a timeout; False if the death had another cause."""
+    record = lambda p: chunks[task.chunk][p]  # noqa: E731
+    hung = [p for p in task.positions if record(p)["arch_id"] in backend.timed_out]
+    if death.expired and not hung:
+        if len(task.positions) > 1:  # Dask: which one hangs is unknown, look one by one
+            for p in reversed(task.positions):
+                queue.appendleft(_Task(task.chunk, [p]))
+            return True
+        hung = task.positions
+    if hung:
+        for p in hung:
+            pending[task.chunk][p] = _tidy(pd.DataFrame([_error_row(record(p), TIMED_OUT.format(timeout=timeout))]))
+            timed_out.append(record(p)["arch_id"])
+        rest = [p for p in task.positions if p not in hung]
+        if rest:
+            queue.appendleft(_Task(task.chunk, rest, task.solo))
+        return True
+    if death.bystander:  # its pool was stopped for another task's hang: run it again as it was
+        queue.appendleft(task)
+        return True
+    return False
 
 
 def _requeue(task: _Task, queue: deque, chunks, pending, died: list[int], *, alone: bool) -> None:

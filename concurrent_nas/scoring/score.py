@@ -18,7 +18,7 @@ from .metrics import (
     normalized_entropy,
     part_weights,
 )
-from .partition import DEFAULT_PRESET, check_units_eps, partition_hypergraph
+from .partition import DEFAULT_PRESET, KahyparInput, check_units_eps, partition_hypergraph
 
 DEFAULT_UNITS = (4, 6, 8, 10)
 DEFAULT_EPS = (0.03, 0.1, 0.2, 0.3, 0.5)
@@ -120,10 +120,11 @@ def score_hypergraph(
         raise CnasError(f"unit_bytes (U_c) must be positive, got {unit_bytes!r}")
     rows = []
     n = hg.num_vertices
+    prepared = KahyparInput.of(hg) if hg.hyperedges else None
     for k in units:
         eta = longest_path_ratio(longest_path, n, k)
         for e in eps:
-            parts = partition_hypergraph(hg, k, e, seed=seed, preset=preset)
+            parts = partition_hypergraph(hg, k, e, seed=seed, preset=preset, prepared=prepared)
             weights = part_weights(hg.weights, parts, k)
             delta_w = load_variability(weights)
             comm = communication(hg.hyperedges, hg.costs, parts)
