@@ -115,6 +115,30 @@ def test_two_branches_on_two_units_overlap_and_pay_for_their_transfers():
     assert run.messages == 2 and run.bytes_sent == 1500
     sequential = simulate(build_plan(dag, single_assignment(dag), 1), times, out_bytes, 500, model)
     assert sequential.latency_s == pytest.approx(12.0)
+    # On one host a message's bytes are copied by the sender's CPU: same arrival times,
+    # but unit 0 is busy 0.5 s longer for the image, unit 1 1 s longer for vertex 4.
+    shared = simulate(plan, times, out_bytes, 500, model, hosts=[0, 0])
+    assert shared.latency_s == pytest.approx(10.5)
+    assert shared.busy_s == pytest.approx((0.25 + 0.5 + 6, 7 + 0.25 + 1))
+
+
+def test_units_sharing_a_host_slow_each_other_only_while_both_compute():
+    dag = nx.DiGraph([(0, 1), (0, 2), (1, 3), (2, 3)])
+    dag.graph.update(input=0, output=3)
+    plan = build_plan(dag, {0: 0, 1: 0, 2: 1, 3: 0}, 2)
+    solo = {0: 1.0, 1: 1.0, 2: 3.0, 3: 1.0}
+    contended = {v: 2 * s for v, s in solo.items()}  # half speed while the other unit computes
+    free = TransferModel(latency_s=0.0, bandwidth_Bps=1e30)
+    args = (plan, solo, {v: 8 for v in dag}, 8, free)
+    # Both units run the stem at half speed (done at 2); unit 0 runs vertex 1 at half
+    # speed (done at 4) while unit 1 gets 1 of vertex 2's 3 s done; alone, unit 1 needs 2 s
+    # more (6); the output runs alone (7).
+    shared = simulate(*args, contended_s=contended, hosts=[0, 0])
+    assert shared.latency_s == pytest.approx(7.0)
+    assert shared.busy_s == pytest.approx((2 + 2 + 1, 2 + 4))
+    # On separate hosts, or with no contention measured, solo times apply: 1 + 3 + 1.
+    assert simulate(*args, contended_s=contended).latency_s == pytest.approx(5.0)
+    assert simulate(*args, hosts=[0, 0]).latency_s == pytest.approx(5.0)
 
 
 def test_fit_transfer_model_recovers_latency_and_bandwidth():

@@ -63,6 +63,27 @@ def test_a_dead_or_hung_unit_fails_the_run_naming_it_and_leaves_no_process(kind,
     assert unit_children() == []
 
 
+def test_contention_probe_runs_the_whole_network_in_several_processes_at_once():
+    from dataclasses import replace
+
+    from concurrent_nas.placement import single_assignment
+    from concurrent_nas.placement.distributed import probe_contention
+
+    dag = cnas.generate("dp", 10, seed=4)
+    plan = build_plan(dag, single_assignment(dag), 1)
+    cfg = replace(make_config(dag, SETTINGS, plan, mode="contended", repeats=3, warmup=1), contenders=3)
+    result = measure_placed(cfg)  # unit 0 still checks its output against net(image)
+    assert len(result["units"]) == 3
+    for unit in result["units"]:
+        assert set(unit["vertex_s"]) == set(dag) and all(len(s) == 3 for s in unit["vertex_s"].values())
+        assert unit["messages"] == [] and unit["bytes"] == []
+    times = probe_contention(dag, SETTINGS, repeats=2, warmup=0)
+    assert set(times) == set(dag) and all(s > 0 for s in times.values())
+    with pytest.raises(CnasError, match="at least 2 processes"):
+        probe_contention(dag, SETTINGS, contenders=1)
+    assert unit_children() == []
+
+
 def test_measured_rows_are_kept_when_a_later_measurement_fails():
     from concurrent_nas.placement.measure import LatencyOptions, measure_architecture
 

@@ -105,13 +105,13 @@ def launch_units(cfg: UnitConfig, *, poll_s: float = 0.05) -> dict:
     import torch.multiprocessing as mp
 
     ctx = mp.get_context("spawn")
-    units = 1 if cfg.mode == "threads" else cfg.plan.units
+    units = {"threads": 1, "contended": cfg.contenders}.get(cfg.mode, cfg.plan.units)
     queue = ctx.SimpleQueue()
     states = ctx.Array("i", [SETTING_UP] * units, lock=False)
     beats = ctx.Array("d", [time.monotonic()] * units, lock=False)
     doorbells = [ctx.Semaphore(0) for _ in range(units)]
     shm_dir = None
-    if cfg.transport == "shm" and units > 1:
+    if cfg.transport == "shm" and units > 1 and cfg.mode != "contended":
         from .transport import init_flags, make_shm_directory
 
         shm_dir = make_shm_directory()
@@ -244,3 +244,37 @@ def probe_transfers(transport: str = "gloo", *, sizes=PROBE_SIZES, repeats: int 
                                send_cpu_s=float(np.median(result["send_cpu_s"])),
                                source=f"measured {transport} on this host")
     return model, table
+
+
+def probe_contention(dag, settings, *, contenders: int = 2, repeats: int = 20, warmup: int = 5, seed: int = 0,
+                     timeout_s: float = 60.0) -> dict[int, float]:
+    """Per-vertex compute time while ``contenders`` units share this host.
+
+    ``contenders`` processes (one intra-op thread each, the units' allocator settings)
+    each run the whole network at the same time, inference after inference, started
+    together by a barrier. Their per-vertex times, against those of one process alone,
+    measure what units on one host cost each other through shared caches and memory
+    bandwidth -- the part of a co-located run that isolated per-vertex times miss.
+
+    Returns
+    -------
+    dict int -> float
+        Median seconds per vertex over every process and timed inference.
+    """
+    import numpy as np
+
+    from .assign import single_assignment
+    from .plan import build_plan
+
+    if contenders < 2:
+        raise CnasError(f"contention needs at least 2 processes, got {contenders}")
+    plan = build_plan(dag, single_assignment(dag), 1)
+    cfg = replace(make_config(dag, settings, plan, mode="contended", repeats=repeats, warmup=warmup, seed=seed,
+                              timeout_s=timeout_s), contenders=contenders)
+    result = measure_placed(cfg)
+    samples: dict[int, list[float]] = {}
+    for unit in result["units"]:
+        for v, times in unit["vertex_s"].items():
+            samples.setdefault(int(v), []).extend(times)
+    return {v: float(np.median(times)) for v, times in samples.items()}
+

@@ -6,11 +6,14 @@ process with as many intra-op threads as there are units: what a user with one
 multi-core box compares against). Simulated rows (more units than the host has) use
 the per-vertex times of the one-unit run and a measured transfer model, and say so in
 ``source``; measured rows carry the simulator's prediction beside them (``simulated_ms``,
-``sim_error``) so the model's error is always visible.
+``sim_error``) so the model's error is always visible. For those measured rows the
+model also knows that the units share this host: it gets per-vertex times measured
+while that many processes compute at once (:func:`.distributed.probe_contention`).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -110,7 +113,7 @@ def measure_architecture(
     fault : dict, optional
         Fault injection for tests (see :class:`.worker.UnitConfig`).
     """
-    from .distributed import make_config, measure_placed
+    from .distributed import make_config, measure_placed, probe_contention
 
     done = done or set()
     existing = existing or {}
@@ -182,6 +185,13 @@ def measure_architecture(
         emit(row)
 
     same_cores: dict[int, float] = {1: single_ms}
+
+    @functools.cache
+    def contended(units: int) -> dict[int, float]:
+        progress(f"arch {arch_id}: contention of {units} units on this host")
+        return probe_contention(dag, settings, contenders=units, repeats=options.repeats, warmup=options.warmup,
+                                seed=options.seed, timeout_s=options.timeout_s)
+
     if k not in done:
         finish(single)
     # Baseline (b): one process with as many intra-op threads as units.
@@ -213,15 +223,18 @@ def measure_architecture(
                 row = base_row(units, placement, transport, options.threads, res, plan)
                 model = transfer_model(transport) if mode == "placed" else None
                 if model is not None and mode == "placed":
+                    # These units share this host: the model gets the per-vertex times
+                    # measured while `units` processes compute at once, besides the solo
+                    # ones, and charges the copying of every message to its sender.
                     sim = simulate(plan, {v: ms / 1e3 for v, ms in vertex_ms.items()}, out_bytes,
-                                   image_bytes, model)
+                                   image_bytes, model, contended_s=contended(units), hosts=[0] * units)
                     row["simulated_ms"] = sim.latency_s * 1e3
                     row["sim_error"] = (row["simulated_ms"] - row["median_ms"]) / row["median_ms"]
                     # The same model fed with the vertex times of this run itself separates
                     # compute-time error (contention between units) from the transfer and
                     # scheduling part of the model.
                     insitu = {v: ms / 1e3 for v, ms in {**vertex_ms, **_vertex_ms(res)}.items()}
-                    sim = simulate(plan, insitu, out_bytes, image_bytes, model)
+                    sim = simulate(plan, insitu, out_bytes, image_bytes, model, hosts=[0] * units)
                     row["sim_insitu_ms"] = sim.latency_s * 1e3
                     row["sim_error_insitu"] = (row["sim_insitu_ms"] - row["median_ms"]) / row["median_ms"]
                 finish(row)

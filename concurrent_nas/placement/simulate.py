@@ -15,7 +15,7 @@ Results of this module are always labelled ``simulated``.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,6 +93,8 @@ def simulate(
     transfer: TransferModel,
     *,
     compute_scale: float = 1.0,
+    contended_s: Mapping[int, float] | None = None,
+    hosts: Sequence[int] | None = None,
 ) -> SimulatedRun:
     """Latency of one inference of ``plan`` under the model.
 
@@ -109,8 +111,18 @@ def simulate(
     transfer : TransferModel
         Cost of a message.
     compute_scale : float
-        Multiplies every compute time (e.g. the slowdown of units sharing one host's
-        memory bandwidth; 1 for separate devices).
+        Multiplies every compute time (1 for the measured speed).
+    contended_s : mapping int -> float, optional
+        Compute time of every vertex while the other units of its host compute too
+        (measured with :func:`.distributed.probe_contention`). Units that share a host
+        share its caches and memory bandwidth: a vertex progresses at
+        ``vertex_s / contended_s`` of its solo speed while another unit of its host is
+        busy and at full speed while it is alone, re-evaluated whenever a unit of the
+        host starts or finishes a vertex.
+    hosts : sequence of int, optional
+        The host of every unit (default: every unit on its own host). Units of one host
+        slow each other down as ``contended_s`` says, and a message between them costs
+        its sender the copying time (``bytes / bandwidth``) besides ``send_cpu_s``.
 
     Returns
     -------
@@ -121,29 +133,57 @@ def simulate(
     pending = [list(s) for s in plan.schedules]
     avail: list[dict[int, float]] = [dict() for _ in range(units)]  # unit -> vertex -> time there
     sends = [plan.sends(u) for u in range(units)]
+    host = list(hosts) if hosts is not None else list(range(units))
     free_at = [0.0] * units
-    idle = [True] * units
     busy = [0.0] * units
+    # The vertex a unit computes: [vertex, solo seconds left, time of last update, start, version].
+    running: list[list | None] = [None] * units
+    version = [0] * units
     finish: dict[int, float] = {}
-    events: list[tuple[float, int, int, str, int]] = []  # (time, seq, unit, kind, vertex)
+    events: list[tuple[float, int, int, str, int, int]] = []  # (time, seq, unit, kind, vertex, version)
     seq = 0
     nbytes = 0
     messages = 0
 
-    def push(t, unit, kind, v):
+    def push(t, unit, kind, v, ver=0):
         nonlocal seq
-        heapq.heappush(events, (t, seq, unit, kind, v))
+        heapq.heappush(events, (t, seq, unit, kind, v, ver))
         seq += 1
+
+    def speed(u) -> float:
+        v = running[u][0]
+        alone = not any(running[w] is not None for w in range(units) if w != u and host[w] == host[u])
+        if contended_s is None or alone:
+            return 1.0
+        return float(vertex_s[v]) / max(float(contended_s[v]), 1e-12)
+
+    def reschedule(h, now):
+        # Bring every running vertex of host h up to `now` at the speed it had, then
+        # re-plan its finish at the speed the host's new state gives.
+        for u in range(units):
+            r = running[u]
+            if r is None or host[u] != h:
+                continue
+            r[1] -= (now - r[2]) * r[5]
+            r[2] = now
+            r[5] = speed(u)
+            version[u] += 1
+            push(now + max(r[1], 0.0) / r[5], u, "finish", r[0], version[u])
 
     def ship(unit, v, t):
         # The sender pays send_cpu_s per message, one after another; the wire time
-        # overlaps with whatever it computes next.
+        # overlaps with whatever it computes next. Between units of one host there is no
+        # wire: the bytes part of the time is copying by the host's CPUs, so the sender
+        # pays it too (it no longer overlaps with computing).
         nonlocal nbytes, messages
         for dst in sends[unit].get(v, []):
             size = image_bytes if v == IMAGE else int(out_bytes[v])
-            t += transfer.send_cpu_s
-            busy[unit] += transfer.send_cpu_s
-            push(t + transfer.seconds(size) - transfer.send_cpu_s, dst, "arrive", v)
+            cpu = transfer.send_cpu_s
+            if hosts is not None and host[unit] == host[dst]:
+                cpu += transfer.seconds(size) - transfer.latency_s
+            push(t + transfer.seconds(size), dst, "arrive", v)
+            t += cpu
+            busy[unit] += cpu
             nbytes += size
             messages += 1
         return t
@@ -157,30 +197,31 @@ def simulate(
         return [IMAGE] if v == src else plan.predecessors[v]
 
     def try_start(u, now):
-        if not idle[u] or not pending[u]:
+        if running[u] is not None or not pending[u]:
             return
         if free_at[u] > now:  # still sending: decide when done, knowing what arrived by then
             push(free_at[u], u, "wake", -2)
             return
-        start = now
         for v in pending[u]:
-            if all(p in avail[u] and avail[u][p] <= start for p in inputs_of(v)):
+            if all(p in avail[u] and avail[u][p] <= now for p in inputs_of(v)):
                 pending[u].remove(v)
-                dur = float(vertex_s[v]) * compute_scale
-                idle[u] = False
-                busy[u] += dur
-                push(start + dur, u, "finish", v)
+                running[u] = [v, float(vertex_s[v]) * compute_scale, now, now, 0, 1.0]
+                reschedule(host[u], now)
                 return
 
     while events:
-        t, _, u, kind, v = heapq.heappop(events)
+        t, _, u, kind, v, ver = heapq.heappop(events)
         if kind == "arrive":
             avail[u][v] = t
         elif kind == "finish":
+            if ver != version[u]:
+                continue  # superseded by a change of speed
+            busy[u] += t - running[u][3]
+            running[u] = None
             finish[v] = t
             avail[u][v] = t
-            idle[u] = True
             free_at[u] = ship(u, v, t)
+            reschedule(host[u], t)
         try_start(u, t)
     unfinished = [v for s in pending for v in s]
     if unfinished:

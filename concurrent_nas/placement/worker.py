@@ -42,7 +42,7 @@ class UnitConfig:
     dag: nx.DiGraph
     settings: object  # CompileSettings
     plan: PlacementPlan
-    mode: str = "placed"  # "placed" | "threads"
+    mode: str = "placed"  # "placed" | "threads" | "contended" | "pingpong"
     transport: str = "gloo"  # "gloo" | "nccl" | "shm"
     threads: int = 1
     repeats: int = 50
@@ -56,6 +56,9 @@ class UnitConfig:
     rtol: float = 1e-4
     atol: float = 1e-5
     probe_sizes: tuple[int, ...] = ()
+    # mode "contended": this many processes each run the whole (one-unit) plan at once,
+    # to measure how much units sharing a host slow each other down.
+    contenders: int = 2
 
 
 def _die_with_parent() -> None:
@@ -225,7 +228,8 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
     net = compile_net(cfg.dag, cfg.settings).eval().to(device)
     image = make_input(cfg.settings, cfg.input_seed).to(device)
     reference, shapes = reference_pass(net, image)
-    world = units if cfg.mode == "placed" else 1
+    contended = cfg.mode == "contended"
+    world = units if cfg.mode == "placed" else cfg.contenders if contended else 1
     if world > 1:
         host, port = _parse_master(cfg.master)
         # The launcher names a hung unit after timeout_s without progress; the group's
@@ -239,12 +243,14 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
         with torch.no_grad():  # same weights everywhere, whatever each unit's RNG did
             for tensor in net.state_dict().values():
                 dist.broadcast(tensor, 0)
-        if rank != 0:  # only unit 0 checks the output, against its own (the source) weights
+        if rank != 0 and not contended:  # unit 0 checks the output against its own (the source) weights
             reference = None
     receives = [(t, image.shape if t.vertex == IMAGE else shapes[t.vertex])
-                for t in plan.receives(rank)] if world > 1 else []
+                for t in plan.receives(rank)] if world > 1 and not contended else []
     transport = None
-    if world > 1 and cfg.transport == "shm":
+    if contended:
+        pass  # every process computes the whole network alone: nothing to send
+    elif world > 1 and cfg.transport == "shm":
         transport = ShmTransport(rank, receives, cfg.shm_dir, doorbells, list(plan.transfers))
         dist.barrier()  # every receiver's buffers exist before anyone sends
     elif world > 1:
@@ -278,8 +284,9 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
             if cfg.mode == "threads":
                 logits = threaded_forward(net, image, workers=units, vertex_seconds=vertex_seconds)
             else:
-                logits = run_schedule(plan, rank, blocks, transport, image if rank == 0 else None,
-                                      status, vertex_seconds)
+                mine_rank = 0 if contended else rank
+                logits = run_schedule(plan, mine_rank, blocks, transport,
+                                      image if rank == 0 or contended else None, status, vertex_seconds)
             if device != "cpu":
                 torch.cuda.synchronize(device)
             t1 = time.perf_counter()
