@@ -13,8 +13,6 @@ reused by every inference: no allocation on the timed path.
 from __future__ import annotations
 
 import os
-import queue
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -33,13 +31,6 @@ class DistTransport:
 
     gloo matches messages by (source, tag); nccl has no tags but keeps per-pair order,
     and every unit posts its messages to a peer in plan order, so both match.
-
-    A gloo receive reports completion only once it is waited on (its data is there, but
-    ``is_completed()`` stays false), and torch.distributed has no wait-any. Blocking on
-    one message while another that a ready vertex needs arrives first would idle the
-    unit, so on CPU every posted receive is waited on by a thread of a small pool (they
-    sleep inside gloo, without the GIL) that marks it arrived: ``wait_any`` then wakes
-    for whichever message comes first.
     """
 
     def __init__(self, rank: int, receives: list[tuple[Transfer, torch.Size]], device="cpu"):
@@ -48,43 +39,16 @@ class DistTransport:
         self.works: dict[Transfer, object] = {}
         self.pending_sends: list = []
         self.arrived: set[Transfer] = set()
-        self.failed: dict[Transfer, BaseException] = {}
-        self.changed = threading.Condition()
-        self.watchers = None
-        if str(device) == "cpu" and receives:
-            # Daemon threads: one blocked on a dead peer must not keep the process alive.
-            self.watchers = queue.SimpleQueue()
-            for i in range(len(receives)):
-                threading.Thread(target=self._watcher, name=f"cnas-recv-{i}", daemon=True).start()
-        self.unwatched = 0
         self.messages = 0
         self.bytes = 0
 
-    def _watcher(self) -> None:
-        while True:
-            t, work = self.watchers.get()
-            try:
-                work.wait()
-            except BaseException as exc:  # re-raised by the unit's own thread in done()
-                self.failed[t] = exc
-            with self.changed:
-                self.arrived.add(t)
-                self.unwatched -= 1
-                self.changed.notify_all()
-
     def post_recv(self, t: Transfer) -> None:
-        self.works[t] = work = dist.irecv(self.buffers[t], src=t.src, tag=t.tag)
-        if self.watchers is not None:
-            with self.changed:
-                self.unwatched += 1
-            self.watchers.put((t, work))
+        self.works[t] = dist.irecv(self.buffers[t], src=t.src, tag=t.tag)
 
     def done(self, t: Transfer) -> bool:
         if t in self.arrived:
-            if t in self.failed:
-                raise self.failed[t]
             return True
-        if self.watchers is None and self.works[t].is_completed():  # nccl: an event query
+        if self.works[t].is_completed():
             self.works[t].wait()  # surfaces errors of a failed receive
             self.arrived.add(t)
             return True
@@ -94,12 +58,11 @@ class DistTransport:
         """Block until one of ``needed`` (ordered by urgency) has arrived."""
         if any(self.done(t) for t in needed):
             return
-        if self.watchers is not None:
-            with self.changed:
-                while not any(t in self.arrived for t in needed):
-                    self.changed.wait()
-            any(self.done(t) for t in needed)  # raises if the receive failed
-            return
+        # gloo has no wait-any, and a gloo receive reports completion only once it is
+        # waited on (its data is there, is_completed() stays false), so `done` finds
+        # nothing new: block on the most urgent message (the one the earliest waiting
+        # vertex needs). Waiting on every receive from threads instead deadlocked both
+        # units in our tests (ER-40, 18 messages a unit), so we do not.
         self.works[needed[0]].wait()
         self.arrived.add(needed[0])
 
@@ -115,12 +78,8 @@ class DistTransport:
     def flush(self) -> None:
         for work, _ in self.pending_sends:
             work.wait()
-        with self.changed:  # every receive of this inference is settled before the next
-            while self.unwatched:
-                self.changed.wait()
         self.pending_sends.clear()
         self.arrived.clear()
-        self.failed.clear()
         self.works.clear()
 
 
