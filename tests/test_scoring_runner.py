@@ -200,7 +200,7 @@ def test_interrupted_score_resumes_to_the_uninterrupted_result(tmp_path, sig):
     pd.testing.assert_frame_equal(pd.read_parquet(run / "scores.parquet"), pd.read_parquet(tmp_path / "whole.parquet"))
 
 
-def test_dask_cluster_gives_the_same_scores_and_isolates_a_crash(tmp_path):
+def test_dask_cluster_gives_the_same_scores_and_isolates_a_crash_and_a_hang(tmp_path):
     import distributed
     import cloudpickle
     import dask
@@ -219,9 +219,19 @@ def test_dask_cluster_gives_the_same_scores_and_isolates_a_crash(tmp_path):
             try:
                 crashed = run_scoring(records, config, scheduler=cluster.scheduler_address,
                                       worker_fn=crash_on_one_architecture)
+                started = time.monotonic()
+                hung = run_scoring(records, config, scheduler=cluster.scheduler_address,
+                                   worker_fn=hang_on_one_architecture, timeout=3)
+                assert time.monotonic() - started < 120
             finally:
                 cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     assert crashed.died == [CRASH_ARCH]
     good = crashed.table[crashed.table["error"].isna()]
     pd.testing.assert_frame_equal(good.reset_index(drop=True),
                                   local[local["arch_id"] != CRASH_ARCH].reset_index(drop=True))
+    assert hung.timed_out == [HANG_ARCH] and hung.died == []
+    failed = hung.table[hung.table["error"].notna()]
+    assert list(failed["arch_id"]) == [HANG_ARCH] and failed["error"].iloc[0] == TIMED_OUT.format(timeout=3)
+    good = hung.table[hung.table["error"].isna()]
+    pd.testing.assert_frame_equal(good.reset_index(drop=True),
+                                  local[local["arch_id"] != HANG_ARCH].reset_index(drop=True))

@@ -404,6 +404,10 @@ class _LocalBackend:
         self.pool = None
 
 
+# How long a Dask run waits for a worker to appear before saying the cluster has none.
+WAIT_FOR_WORKERS_S = 15
+
+
 class _DaskBackend:
     """Tasks on a ``distributed`` cluster; a ``KilledWorker`` is a dead worker."""
 
@@ -419,6 +423,13 @@ class _DaskBackend:
         except Exception as exc:
             raise CnasError(f"cannot reach the Dask scheduler at {address} ({type(exc).__name__}); is it running?") from None
         threads = sum(self.client.nthreads().values())
+        if threads < 1:
+            # Workers may be restarting (after a crash or a hung task): give them a moment.
+            try:
+                self.client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_S)
+            except Exception:
+                pass
+            threads = sum(self.client.nthreads().values())
         if threads < 1:
             self.client.close()
             raise CnasError(f"the Dask cluster at {address} has no workers; start some with `dask worker {address}`")
@@ -437,6 +448,10 @@ class _DaskBackend:
     def wait_any(self, futures, timeout: float | None = None):
         from distributed import wait
 
+        # A task cancelled for its deadline is settled at once (waiting on it would raise).
+        expired = {f for f in futures if f in self.expired}
+        if expired:
+            return expired
         try:
             return wait(list(futures), timeout=timeout, return_when="FIRST_COMPLETED").done
         except (TimeoutError, asyncio.TimeoutError):
