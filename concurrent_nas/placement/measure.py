@@ -225,9 +225,11 @@ def measure_architecture(
                 if model is not None and mode == "placed":
                     # These units share this host: the model gets the per-vertex times
                     # measured while `units` processes compute at once, besides the solo
-                    # ones, and charges the copying of every message to its sender.
+                    # ones (CPU units only: nccl units each have a GPU), and charges the
+                    # copying of every message to its sender.
+                    shared = contended(units) if transport != "nccl" else None
                     sim = simulate(plan, {v: ms / 1e3 for v, ms in vertex_ms.items()}, out_bytes,
-                                   image_bytes, model, contended_s=contended(units), hosts=[0] * units)
+                                   image_bytes, model, contended_s=shared, hosts=[0] * units)
                     row["simulated_ms"] = sim.latency_s * 1e3
                     row["sim_error"] = (row["simulated_ms"] - row["median_ms"]) / row["median_ms"]
                     # The same model fed with the vertex times of this run itself separates
