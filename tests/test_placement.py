@@ -141,6 +141,21 @@ def test_units_sharing_a_host_slow_each_other_only_while_both_compute():
     assert simulate(*args, hosts=[0, 0]).latency_s == pytest.approx(5.0)
 
 
+def test_blocking_receives_wait_for_the_most_urgent_message_like_gloo_units():
+    dag = nx.DiGraph([(0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 5)])
+    dag.graph.update(input=0, output=5)
+    plan = build_plan(dag, {0: 0, 1: 1, 2: 2, 3: 0, 4: 0, 5: 0}, 3)
+    assert plan.schedules[0] == (3, 4, 5)
+    times = {0: 1.0, 1: 5.0, 2: 1.0, 3: 2.0, 4: 2.0, 5: 1.0}
+    free = TransferModel(latency_s=0.0, bandwidth_Bps=1e30)
+    args = (plan, times, {v: 8 for v in dag}, 8, free)
+    # Vertex 2's map reaches unit 0 at 2, vertex 1's at 6. Waking for any message, unit 0
+    # runs 4 at 2 and 3 at 6: done at 9. Blocking on the most urgent one (1, for vertex
+    # 3, first in its schedule), it idles until 6 although 2 is there: done at 11.
+    assert simulate(*args).latency_s == pytest.approx(9.0)
+    assert simulate(*args, wait_any=False).latency_s == pytest.approx(11.0)
+
+
 def test_fit_transfer_model_recovers_latency_and_bandwidth():
     sizes = [1e3, 1e4, 1e5, 1e6, 1e7]
     times = [50e-6 + s / 3e9 for s in sizes]

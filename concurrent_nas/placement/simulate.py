@@ -95,6 +95,7 @@ def simulate(
     compute_scale: float = 1.0,
     contended_s: Mapping[int, float] | None = None,
     hosts: Sequence[int] | None = None,
+    wait_any: bool = True,
 ) -> SimulatedRun:
     """Latency of one inference of ``plan`` under the model.
 
@@ -123,6 +124,10 @@ def simulate(
         The host of every unit (default: every unit on its own host). Units of one host
         slow each other down as ``contended_s`` says, and a message between them costs
         its sender the copying time (``bytes / bandwidth``) besides ``send_cpu_s``.
+    wait_any : bool
+        True: a unit uses a message as soon as it arrives (shared memory). False: the
+        gloo policy of :mod:`.transport` -- a unit computes what is ready and then blocks
+        on the most urgent missing message, even if another has arrived meanwhile.
 
     Returns
     -------
@@ -188,6 +193,15 @@ def simulate(
             messages += 1
         return t
 
+    # Where a vertex's output can come from on each unit: computed there, or a message.
+    remote = [{tr.vertex for tr in plan.transfers if tr.dst == u} for u in range(units)]
+    taken: list[set] = [set() for _ in range(units)]
+
+    def usable(u, p, now):
+        if not (p in avail[u] and avail[u][p] <= now):
+            return False
+        return wait_any or p not in remote[u] or p in taken[u]
+
     avail[0][IMAGE] = 0.0
     free_at[0] = ship(0, IMAGE, 0.0)
     for u in range(units):
@@ -202,12 +216,22 @@ def simulate(
         if free_at[u] > now:  # still sending: decide when done, knowing what arrived by then
             push(free_at[u], u, "wake", -2)
             return
-        for v in pending[u]:
-            if all(p in avail[u] and avail[u][p] <= now for p in inputs_of(v)):
-                pending[u].remove(v)
-                running[u] = [v, float(vertex_s[v]) * compute_scale, now, now, 0, 1.0]
-                reschedule(host[u], now)
+        while True:
+            for v in pending[u]:
+                if all(usable(u, p, now) for p in inputs_of(v)):
+                    pending[u].remove(v)
+                    running[u] = [v, float(vertex_s[v]) * compute_scale, now, now, 0, 1.0]
+                    reschedule(host[u], now)
+                    return
+            if wait_any:
                 return
+            # Blocking receives: take the most urgent missing message if it is there,
+            # else stay blocked on it (an arrival calls try_start again).
+            urgent = next((p for v in pending[u] for p in inputs_of(v)
+                           if p in remote[u] and p not in taken[u]), None)
+            if urgent is None or not (urgent in avail[u] and avail[u][urgent] <= now):
+                return
+            taken[u].add(urgent)
 
     while events:
         t, _, u, kind, v, ver = heapq.heappop(events)
