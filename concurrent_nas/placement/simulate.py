@@ -74,6 +74,17 @@ def fit_transfer_model(sizes, one_way_s, *, send_cpu_s: float = 0.0, source: str
     return TransferModel(max(float(intercept), 0.0), float(1.0 / slope), send_cpu_s, source)
 
 
+@dataclass
+class _Running:
+    """A vertex being computed in the simulation: solo seconds of work left, since when."""
+
+    vertex: int
+    left_s: float
+    updated: float
+    start: float
+    speed: float = 1.0
+
+
 @dataclass(frozen=True)
 class SimulatedRun:
     """Outcome of :func:`simulate`: latency, per-unit busy time, traffic."""
@@ -141,8 +152,7 @@ def simulate(
     host = list(hosts) if hosts is not None else list(range(units))
     free_at = [0.0] * units
     busy = [0.0] * units
-    # The vertex a unit computes: [vertex, solo seconds left, time of last update, start, version].
-    running: list[list | None] = [None] * units
+    running: list[_Running | None] = [None] * units  # the vertex each unit computes
     version = [0] * units
     finish: dict[int, float] = {}
     events: list[tuple[float, int, int, str, int, int]] = []  # (time, seq, unit, kind, vertex, version)
@@ -156,7 +166,7 @@ def simulate(
         seq += 1
 
     def speed(u) -> float:
-        v = running[u][0]
+        v = running[u].vertex
         alone = not any(running[w] is not None for w in range(units) if w != u and host[w] == host[u])
         if contended_s is None or alone:
             return 1.0
@@ -169,11 +179,11 @@ def simulate(
             r = running[u]
             if r is None or host[u] != h:
                 continue
-            r[1] -= (now - r[2]) * r[5]
-            r[2] = now
-            r[5] = speed(u)
+            r.left_s -= (now - r.updated) * r.speed
+            r.updated = now
+            r.speed = speed(u)
             version[u] += 1
-            push(now + max(r[1], 0.0) / r[5], u, "finish", r[0], version[u])
+            push(now + max(r.left_s, 0.0) / r.speed, u, "finish", r.vertex, version[u])
 
     def ship(unit, v, t):
         # The sender pays send_cpu_s per message, one after another; the wire time
@@ -184,7 +194,7 @@ def simulate(
         for dst in sends[unit].get(v, []):
             size = image_bytes if v == IMAGE else int(out_bytes[v])
             cpu = transfer.send_cpu_s
-            if hosts is not None and host[unit] == host[dst]:
+            if host[unit] == host[dst]:
                 cpu += transfer.seconds(size) - transfer.latency_s
             push(t + transfer.seconds(size), dst, "arrive", v)
             t += cpu
@@ -220,7 +230,7 @@ def simulate(
             for v in pending[u]:
                 if all(usable(u, p, now) for p in inputs_of(v)):
                     pending[u].remove(v)
-                    running[u] = [v, float(vertex_s[v]) * compute_scale, now, now, 0, 1.0]
+                    running[u] = _Running(v, float(vertex_s[v]) * compute_scale, now, now)
                     reschedule(host[u], now)
                     return
             if wait_any:
@@ -240,7 +250,7 @@ def simulate(
         elif kind == "finish":
             if ver != version[u]:
                 continue  # superseded by a change of speed
-            busy[u] += t - running[u][3]
+            busy[u] += t - running[u].start
             running[u] = None
             finish[v] = t
             avail[u][v] = t
