@@ -404,6 +404,11 @@ class _LocalBackend:
         self.pool = None
 
 
+def _executing_keys(dask_worker) -> list:
+    """Keys of the tasks a Dask worker is executing right now (run on the worker)."""
+    return [key for key, ts in dask_worker.state.tasks.items() if ts.state == "executing"]
+
+
 # How long a Dask run waits for a worker to appear before saying the cluster has none.
 WAIT_FOR_WORKERS_S = 15
 
@@ -435,15 +440,30 @@ class _DaskBackend:
             raise CnasError(f"the Dask cluster at {address} has no workers; start some with `dask worker {address}`")
         self.capacity = 2 * threads  # keep every worker busy while results travel back
         self.timeout: float | None = None
-        self.deadline: dict = {}  # future -> monotonic time by which it must be done
+        self.allowance: dict = {}  # future -> seconds it may run (timeout x architectures)
+        self.deadline: dict = {}  # future -> monotonic time by which it must be done, once started
         self.expired: set = set()
         self.timed_out: set[int] = set()  # stays empty: a cancelled task names no architecture
 
     def submit(self, fn, records, config):
         future = self.client.submit(_run_task, fn, records, config, pure=False)
         if self.timeout:
-            self.deadline[future] = time.monotonic() + self.timeout * len(records)
+            self.allowance[future] = self.timeout * len(records)
         return future
+
+    def _note_started(self, now: float) -> None:
+        # The clock of a task starts when a worker executes it, not when it is submitted:
+        # a task queued behind others, or waiting for a restarting worker, is not late.
+        waiting = [f for f in self.allowance if f not in self.deadline]
+        if not waiting:
+            return
+        try:
+            executing = set().union(*self.client.run(_executing_keys).values())
+        except Exception:
+            return
+        for future in waiting:
+            if future.key in executing:
+                self.deadline[future] = now + self.allowance[future]
 
     def wait_any(self, futures, timeout: float | None = None):
         from distributed import wait
@@ -460,6 +480,7 @@ class _DaskBackend:
     def stop_hung(self, timeout: float) -> None:
         """Cancel every task past its deadline and restart the worker it was running on."""
         now = time.monotonic()
+        self._note_started(now)
         late = [f for f, t in self.deadline.items() if now > t and f not in self.expired]
         if not late:
             return
@@ -482,6 +503,7 @@ class _DaskBackend:
     def result(self, future):
         from distributed import KilledWorker
 
+        self.allowance.pop(future, None)
         self.deadline.pop(future, None)
         if future in self.expired:
             self.expired.discard(future)
