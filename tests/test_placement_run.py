@@ -134,6 +134,11 @@ def test_cnas_latency_rejects_bad_options(tmp_path, capsys):
     assert main(["latency", str(run), "--transport", "carrier-pigeon"]) == 2
     assert main(["latency", str(run), "--units", "0,2"]) == 2
     assert main(["latency", str(run), "--master", "127.0.0.1:1", "--rank", "5", "--units", "2"]) == 2
+    capsys.readouterr()
+    assert main(["latency", str(run), "--repeats", "0"]) == 2
+    assert "--repeats must be >= 1, got 0" in capsys.readouterr().err
+    assert main(["latency", str(run), "--warmup", "-1"]) == 2
+    assert "--warmup must be >= 0, got -1" in capsys.readouterr().err
     assert not (run / "latency.parquet").exists()
 
 

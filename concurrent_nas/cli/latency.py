@@ -72,8 +72,14 @@ def _options(args):
             raise CnasError("--transport nccl needs GPUs (one per unit); none found here, use gloo or shm")
     if args.image < 8:
         raise CnasError(f"--image must be at least 8, got {args.image}")
-    if args.repeats < 1 or args.warmup < 0 or args.threads < 1 or args.timeout <= 0:
-        raise CnasError("--repeats and --threads must be >= 1, --warmup >= 0, --timeout > 0")
+    for flag, value, low, ok in (
+        ("--repeats", args.repeats, ">= 1", args.repeats >= 1),
+        ("--threads", args.threads, ">= 1", args.threads >= 1),
+        ("--warmup", args.warmup, ">= 0", args.warmup >= 0),
+        ("--timeout", args.timeout, "> 0", args.timeout > 0),
+    ):
+        if not ok:
+            raise CnasError(f"{flag} must be {low}, got {value}")
     sim_units = tuple(parse_int_list(args.simulate_units, "--simulate-units")) if args.simulate_units else ()
     network = None
     if args.bandwidth_mbit is not None:
