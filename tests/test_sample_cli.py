@@ -115,12 +115,12 @@ def test_no_progress_output_when_not_a_terminal(tmp_path):
     ],
 )
 def test_bad_sample_input_is_one_line_exit_2(tmp_path, args, fragment):
-    out = tmp_path / "out"
+    out = tmp_path / "runs" / "out"
     result = run_cli("sample", *args, "--out", str(out))
     assert result.returncode == 2
     assert fragment in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
-    assert not out.exists()
+    assert not out.parent.exists()  # not even an empty runs/ is left behind
 
 
 def test_existing_out_needs_force_and_is_left_intact(small_dp_run, tmp_path):

@@ -6,6 +6,7 @@ import datetime
 import platform
 import shlex
 
+from ..errors import CnasError
 from .common import parse_params, progress_bar
 
 
@@ -30,7 +31,9 @@ def run(args) -> int:
     spec = get_generator(args.gen)
     params = spec.resolve_params(parse_params(args.param))
     out = args.out or f"runs/{args.gen}{args.nodes}-n{args.n}-s{args.seed}"
-    # Validate everything on one architecture before creating any directory.
+    # Validate everything (the count, then one architecture) before creating any directory.
+    if args.n < 1:
+        raise CnasError(f"--n must be a positive integer, got {args.n}")
     sample_architectures(args.gen, 1, nodes=args.nodes, seed=args.seed, params=params)
     with new_run_dir(out, force=args.force) as tmp:
         with progress_bar(args.n, f"sample {args.gen}", unit="arch") as bar:
