@@ -46,6 +46,16 @@ def hang_on_one_architecture(records, config):
     return score_records(records, config)
 
 
+def hang_holding_the_gil(records, config):
+    """Like :func:`hang_on_one_architecture`, but the way KaHyPar hangs: inside a C call
+    that keeps the GIL, so no other thread of the worker runs meanwhile."""
+    if any(r["arch_id"] == HANG_ARCH for r in records):
+        import ctypes
+
+        ctypes.PyDLL(None).sleep(3600)  # PyDLL: the GIL is not released around the call
+    return score_records(records, config)
+
+
 def make_run(path: Path, gen: str = "dp", n: int = 8, nodes: int = 20, seed: int = 0) -> Path:
     path.mkdir(parents=True)
     write_table(sample_architectures(gen, n, nodes=nodes, seed=seed), path / ARCHITECTURES)
@@ -141,15 +151,20 @@ def test_a_dying_worker_fails_only_its_architecture(tmp_path):
     pd.testing.assert_frame_equal(good.reset_index(drop=True), expected)
 
 
-def test_a_hung_architecture_is_stopped_after_the_timeout_and_the_rest_is_kept(tmp_path):
+@pytest.mark.parametrize("hang", [hang_on_one_architecture, hang_holding_the_gil])
+def test_a_hung_architecture_is_stopped_after_the_timeout_and_the_rest_is_kept(tmp_path, hang):
     import psutil
 
     run = make_run(tmp_path / "r", n=8)
     records = architecture_records(pd.read_parquet(run / ARCHITECTURES))
     config = ScoreConfig(units=(2,), eps=(0.2,), costs="uniform", chunk=3)
+    # multiprocessing's resource tracker lives as long as this process: not a leftover.
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
     before = {c.pid for c in psutil.Process().children(recursive=True)}
     started = time.monotonic()
-    outcome = run_scoring(records, config, workers=2, worker_fn=hang_on_one_architecture, timeout=2)
+    outcome = run_scoring(records, config, workers=2, worker_fn=hang, timeout=2)
     assert time.monotonic() - started < 60
     assert outcome.timed_out == [HANG_ARCH] and outcome.died == []
     table = outcome.table

@@ -30,7 +30,6 @@ import math
 import asyncio
 import multiprocessing
 import os
-import queue as queue_module
 import shutil
 import signal
 import time
@@ -317,7 +316,10 @@ class _LocalBackend:
         # spawn: workers start from a clean interpreter (nothing of this process's
         # threads, pyarrow or tqdm, is inherited mid-state) and are our own children.
         self.ctx = multiprocessing.get_context("spawn")
-        self.announce = self.ctx.Queue()
+        # A SimpleQueue writes in the calling thread: a Queue hands the message to a
+        # feeder thread, which never runs if the next call (KaHyPar) holds the GIL, so
+        # a hung partition would never be announced and never stopped.
+        self.announce = self.ctx.SimpleQueue()
         self.current: dict[int, tuple[int | None, float]] = {}  # pid -> (arch_id, since)
         self.timed_out: set[int] = set()  # arch ids whose worker we killed for hanging
         self.stopped_generations: set[int] = set()  # pools ended by such a kill
@@ -334,11 +336,8 @@ class _LocalBackend:
 
     def stop_hung(self, timeout: float) -> None:
         """Kill every worker that has been on one architecture for over ``timeout`` s."""
-        while True:
-            try:
-                pid, arch_id, since = self.announce.get_nowait()
-            except queue_module.Empty:
-                break
+        while not self.announce.empty():
+            pid, arch_id, since = self.announce.get()
             self.current[pid] = (arch_id, since)
         now = time.monotonic()
         for pid, (arch_id, since) in list(self.current.items()):
