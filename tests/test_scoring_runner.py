@@ -56,6 +56,12 @@ def hang_holding_the_gil(records, config):
     return score_records(records, config)
 
 
+def slow_scores(records, config):
+    """Worker function that takes its time, so a cluster can lose its workers meanwhile."""
+    time.sleep(0.5)
+    return score_records(records, config)
+
+
 def make_run(path: Path, gen: str = "dp", n: int = 8, nodes: int = 20, seed: int = 0) -> Path:
     path.mkdir(parents=True)
     write_table(sample_architectures(gen, n, nodes=nodes, seed=seed), path / ARCHITECTURES)
@@ -226,7 +232,7 @@ def test_dask_cluster_gives_the_same_scores_and_isolates_a_crash_and_a_hang(tmp_
     local = run_scoring(records, config, workers=1).table
     # A worker that dies is given up on at once instead of retried three times.
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                       dashboard_address=None) as cluster:
             on_dask = run_scoring(records, config, scheduler=cluster.scheduler_address).table
             pd.testing.assert_frame_equal(local, on_dask)
@@ -236,7 +242,7 @@ def test_dask_cluster_gives_the_same_scores_and_isolates_a_crash_and_a_hang(tmp_
                                       worker_fn=crash_on_one_architecture)
                 started = time.monotonic()
                 hung = run_scoring(records, config, scheduler=cluster.scheduler_address,
-                                   worker_fn=hang_on_one_architecture, timeout=3)
+                                   worker_fn=hang_holding_the_gil, timeout=3)
                 assert time.monotonic() - started < 120
             finally:
                 cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
@@ -250,3 +256,46 @@ def test_dask_cluster_gives_the_same_scores_and_isolates_a_crash_and_a_hang(tmp_
     good = hung.table[hung.table["error"].isna()]
     pd.testing.assert_frame_equal(good.reset_index(drop=True),
                                   local[local["arch_id"] != HANG_ARCH].reset_index(drop=True))
+
+
+def test_a_dask_cluster_that_loses_every_worker_ends_the_run_and_keeps_what_finished(tmp_path, monkeypatch):
+    import threading
+
+    import cloudpickle
+    import distributed
+
+    import concurrent_nas.scoring.runner as runner
+
+    monkeypatch.setattr(runner, "LOST_WORKERS_S", 2)
+    run = make_run(tmp_path / "r", n=8)
+    records = architecture_records(pd.read_parquet(run / ARCHITECTURES))
+    config = ScoreConfig(units=(2,), eps=(0.1,), chunk=1)
+    checkpoints = tmp_path / "partial"
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as cluster:
+            def lose_the_workers():
+                deadline = time.monotonic() + 60
+                while len(list(checkpoints.glob("chunk-*.parquet"))) < 2 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                cluster.scale(0)
+
+            thread = threading.Thread(target=lose_the_workers)
+            thread.start()
+            try:
+                with pytest.raises(cnas.CnasError, match="has had no workers for 2 s.*run the same command to resume"):
+                    run_scoring(records, config, scheduler=cluster.scheduler_address,
+                                checkpoint_dir=checkpoints, worker_fn=slow_scores, timeout=0)
+            finally:
+                thread.join()
+        kept = len(list(checkpoints.glob("chunk-*.parquet")))
+        assert 2 <= kept < len(records)
+        with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as cluster:
+            resumed = run_scoring(records, config, scheduler=cluster.scheduler_address,
+                                  checkpoint_dir=checkpoints, timeout=0)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert resumed.chunks_resumed == kept
+    pd.testing.assert_frame_equal(resumed.table, run_scoring(records, config, workers=1).table)

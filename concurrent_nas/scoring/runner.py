@@ -16,15 +16,18 @@ error row and the run goes on.
 KaHyPar can also hang. Local workers announce every architecture they start; one that
 is still on the same architecture after ``timeout`` seconds is killed, that one
 architecture gets an error row, and the rest of its chunk (and of any chunk that shared
-the pool) runs again. On Dask, where workers are not ours to kill, a task past
-``timeout`` seconds per architecture is cancelled, its worker restarted, and the task
-split until the architecture that hangs is found.
+the pool) runs again. On Dask, where workers are not ours to kill, a task running for
+over ``timeout`` seconds per architecture (counted from when the scheduler sees a worker
+thread take it up) is cancelled, its worker restarted, and the task split until the
+architecture that hangs is found. A cluster left without workers ends the run with an
+error after ``LOST_WORKERS_S``; finished chunks stay on disk for the resume.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import math
 import asyncio
@@ -243,6 +246,10 @@ class Checkpoints:
 # -- backends ----------------------------------------------------------------------
 
 
+class NotReady(Exception):
+    """A finished task's result could not be fetched yet: ask again on the next round."""
+
+
 class WorkerDied(Exception):
     """The process running a task ended (crash, kill) before returning.
 
@@ -307,7 +314,7 @@ def _watch_parent() -> None:
 class _LocalBackend:
     """A process pool; rebuilt after a worker dies (the pool is then unusable)."""
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, *, announce: bool = True):
         self.workers = workers
         self.capacity = workers
         self.pool = None
@@ -319,7 +326,8 @@ class _LocalBackend:
         # A SimpleQueue writes in the calling thread: a Queue hands the message to a
         # feeder thread, which never runs if the next call (KaHyPar) holds the GIL, so
         # a hung partition would never be announced and never stopped.
-        self.announce = self.ctx.SimpleQueue()
+        # Only read while hangs are watched for: unread, it would fill and block workers.
+        self.announce = self.ctx.SimpleQueue() if announce else None
         self.current: dict[int, tuple[int | None, float]] = {}  # pid -> (arch_id, since)
         self.timed_out: set[int] = set()  # arch ids whose worker we killed for hanging
         self.stopped_generations: set[int] = set()  # pools ended by such a kill
@@ -334,8 +342,10 @@ class _LocalBackend:
             )
         return self.pool
 
-    def stop_hung(self, timeout: float) -> None:
+    def watch(self, timeout: float | None) -> None:
         """Kill every worker that has been on one architecture for over ``timeout`` s."""
+        if timeout is None or self.announce is None:
+            return
         while not self.announce.empty():
             pid, arch_id, since = self.announce.get()
             self.current[pid] = (arch_id, since)
@@ -403,13 +413,12 @@ class _LocalBackend:
         self.pool = None
 
 
-def _executing_keys(dask_worker) -> list:
-    """Keys of the tasks a Dask worker is executing right now (run on the worker)."""
-    return [key for key, ts in dask_worker.state.tasks.items() if ts.state == "executing"]
-
-
 # How long a Dask run waits for a worker to appear before saying the cluster has none.
 WAIT_FOR_WORKERS_S = 15
+# How long a Dask run goes on with no worker at all before it stops (and can be resumed).
+LOST_WORKERS_S = 60
+# How long fetching one finished task's result may block the run loop.
+RESULT_WAIT_S = 1.0
 
 
 class _DaskBackend:
@@ -437,32 +446,23 @@ class _DaskBackend:
         if threads < 1:
             self.client.close()
             raise CnasError(f"the Dask cluster at {address} has no workers; start some with `dask worker {address}`")
+        self.address = address
         self.capacity = 2 * threads  # keep every worker busy while results travel back
         self.timeout: float | None = None
+        self.submitted: dict = {}  # key -> (submission number, future), for tasks in flight
+        self.sequence = itertools.count()
         self.allowance: dict = {}  # future -> seconds it may run (timeout x architectures)
-        self.deadline: dict = {}  # future -> monotonic time by which it must be done, once started
+        self.clock: dict = {}  # future -> (worker running it, monotonic time it started there)
         self.expired: set = set()
         self.timed_out: set[int] = set()  # stays empty: a cancelled task names no architecture
+        self.no_workers_since: float | None = None
 
     def submit(self, fn, records, config):
         future = self.client.submit(_run_task, fn, records, config, pure=False)
+        self.submitted[future.key] = (next(self.sequence), future)
         if self.timeout:
             self.allowance[future] = self.timeout * len(records)
         return future
-
-    def _note_started(self, now: float) -> None:
-        # The clock of a task starts when a worker executes it, not when it is submitted:
-        # a task queued behind others, or waiting for a restarting worker, is not late.
-        waiting = [f for f in self.allowance if f not in self.deadline]
-        if not waiting:
-            return
-        try:
-            executing = set().union(*self.client.run(_executing_keys).values())
-        except Exception:
-            return
-        for future in waiting:
-            if future.key in executing:
-                self.deadline[future] = now + self.allowance[future]
 
     def wait_any(self, futures, timeout: float | None = None):
         from distributed import wait
@@ -476,41 +476,92 @@ class _DaskBackend:
         except (TimeoutError, asyncio.TimeoutError):
             return set()
 
-    def stop_hung(self, timeout: float) -> None:
-        """Cancel every task past its deadline and restart the worker it was running on."""
+    def watch(self, timeout: float | None) -> None:
+        """Stop a run whose cluster has lost every worker; cancel tasks past their time.
+
+        Everything is asked of the scheduler, never of a worker: a worker inside a
+        KaHyPar call holds the GIL and answers nothing until the call returns.
+        """
         now = time.monotonic()
-        self._note_started(now)
-        late = [f for f, t in self.deadline.items() if now > t and f not in self.expired]
+        try:
+            processing = self.client.processing()
+            threads = self.client.nthreads()
+        except Exception:
+            return  # the scheduler is busy or restarting a worker: ask again next round
+        if not threads:
+            self.no_workers_since = self.no_workers_since or now
+            if now - self.no_workers_since > LOST_WORKERS_S:
+                raise CnasError(
+                    f"the Dask cluster at {self.address} has had no workers for {LOST_WORKERS_S} s; "
+                    f"start some with `dask worker {self.address}` and run the same command to resume"
+                )
+        else:
+            self.no_workers_since = None
+        if timeout is not None:
+            self._stop_hung(now, processing, threads)
+
+    def _running(self, processing: dict, threads: dict) -> dict:
+        """Future -> worker, for the tasks a worker thread is on (as far as the scheduler knows).
+
+        A worker holds a few tasks beyond its threads, and runs them in the order they
+        were submitted: the first ``nthreads`` of its tasks are the running ones.
+        """
+        running = {}
+        for worker, keys in processing.items():
+            ours = sorted(self.submitted[k] for k in keys if k in self.submitted)
+            for _, future in ours[: threads.get(worker, 1)]:
+                running[future] = worker
+        return running
+
+    def _stop_hung(self, now: float, processing: dict, threads: dict) -> None:
+        # A task's clock starts when a worker thread takes it up, not at submission: a
+        # task queued behind others, or waiting for a worker to restart, is not late.
+        running = self._running(processing, threads)
+        for future, (worker, _) in list(self.clock.items()):
+            if running.get(future) != worker:  # finished, moved, or back in the queue
+                del self.clock[future]
+        for future, worker in running.items():
+            if future in self.allowance and future not in self.clock:
+                self.clock[future] = (worker, now)
+        late = [f for f, (_, t) in self.clock.items() if now - t > self.allowance[f] and f not in self.expired]
         if not late:
             return
-        keys = {f.key for f in late}
         # A cancelled task's thread keeps running in its worker: restart that worker so
         # the hung call does not hold a thread for the rest of the run.
-        try:
-            workers = [w for w, tasks in self.client.processing().items() if keys & set(tasks)]
-        except Exception:
-            workers = []
+        workers = sorted({self.clock[f][0] for f in late})
         for future in late:
             future.cancel()
             self.expired.add(future)
-        if workers:
-            try:
-                self.client.restart_workers(workers)
-            except Exception:
-                pass  # without a nanny it cannot restart; the thread stays busy
+            del self.clock[future]
+        try:
+            self.client.restart_workers(workers)
+        except Exception:
+            pass  # without a nanny it cannot restart; the thread stays busy
 
     def result(self, future):
         from distributed import KilledWorker
 
-        self.allowance.pop(future, None)
-        self.deadline.pop(future, None)
         if future in self.expired:
             self.expired.discard(future)
+            self._forget(future)
             raise WorkerDied(expired=True)
         try:
-            return future.result()
+            # A result stays on the worker that computed it; if that worker is now
+            # inside a call that holds the GIL, it cannot send it until the call ends.
+            # Do not wait on it: the hung call must still be noticed and stopped.
+            frame = future.result(timeout=RESULT_WAIT_S)
         except KilledWorker:
+            self._forget(future)
             raise WorkerDied() from None
+        except (TimeoutError, asyncio.TimeoutError):
+            raise NotReady() from None
+        self._forget(future)
+        return frame
+
+    def _forget(self, future) -> None:
+        self.submitted.pop(future.key, None)
+        self.allowance.pop(future, None)
+        self.clock.pop(future, None)
 
     def reset(self):
         pass
@@ -606,10 +657,11 @@ def run_scoring(
             n = workers if workers is not None else (os.cpu_count() or 1)
             if n < 1:
                 raise CnasError(f"--workers must be at least 1, got {n}")
-            backend = _LocalBackend(min(n, len(queue)))
+            backend = _LocalBackend(min(n, len(queue)), announce=timeout is not None)
         if timeout and isinstance(backend, _DaskBackend):
             backend.timeout = timeout
-        poll = None if timeout is None else min(1.0, max(0.05, timeout / 4))
+        # Dask is polled even without a timeout, to notice a cluster that lost its workers.
+        poll = min(1.0, max(0.05, timeout / 4)) if timeout else (1.0 if scheduler else None)
         inflight: dict[Any, _Task] = {}
         succeeded = False
         aborted = True
@@ -623,12 +675,14 @@ def run_scoring(
                     chunk_records = [chunks[task.chunk][p] for p in task.positions]
                     inflight[backend.submit(worker_fn, chunk_records, config)] = task
                 done = backend.wait_any(inflight, poll)
-                if timeout is not None:
-                    backend.stop_hung(timeout)
+                backend.watch(timeout)
                 for future in done:
                     task = inflight.pop(future)
                     try:
                         frame = backend.result(future)
+                    except NotReady:
+                        inflight[future] = task
+                        continue
                     except WorkerDied as death:
                         if _settle_timeouts(task, death, backend, queue, chunks, pending, timed_out, timeout):
                             _finish_if_complete(task.chunk, chunks, pending, results, store, progress)
