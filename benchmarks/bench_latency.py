@@ -34,6 +34,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from concurrent_nas.rundir import load_parquet
+
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 RUNS = Path("runs/bench-latency")
@@ -101,7 +103,7 @@ def part_headline(args) -> None:
             sh(["cnas", "latency", str(run), "--ids", "0", "--units", "1,2",
                 "--placement", args.placements, "--transport", args.transports, "--image", "224",
                 "--repeats", str(args.repeats), "--warmup", str(args.warmup)])
-            frame = pd.read_parquet(run / "latency.parquet").assign(round=rnd, load_before=before, load_after=load())
+            frame = load_parquet(run / "latency.parquet").assign(round=rnd, load_before=before, load_after=load())
             loads.append((before, load()))
             frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
@@ -137,7 +139,7 @@ def part_figures(args) -> None:
         before = wait_quiet(args.quiet, args.max_wait)
         sh(["cnas", "latency", str(run), "--units", "1,2", "--placement", "kahypar,paper", "--image", "224",
             "--repeats", str(args.repeats), "--warmup", str(args.warmup), "--simulate-units", "4,6,8,10"])
-        frames.append(pd.read_parquet(run / "latency.parquet").assign(run=gen, load_before=before))
+        frames.append(load_parquet(run / "latency.parquet").assign(run=gen, load_before=before))
     table = pd.concat(frames, ignore_index=True)
     placed = table[table["placement"].isin(["kahypar", "paper"])]
     norm = tbl.normalized_latency(placed)

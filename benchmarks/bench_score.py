@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from concurrent_nas.rundir import load_parquet
+
 GENERATORS = ["er", "ba", "ws", "dp", "fb"]
 SIZES = [40, 80]
 RESULTS = Path(__file__).parent / "results"
@@ -176,7 +178,7 @@ def fig9(args) -> dict:
             path = run_dir(gen, nodes, args.root) / "scores.parquet"
             if not path.exists():
                 continue
-            t = pd.read_parquet(path)
+            t = load_parquet(path)
             best = t[t["best"]]
             for k, g in best.groupby("units"):
                 q25, med, q75 = g["cs"].quantile([0.25, 0.5, 0.75])

@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from concurrent_nas.rundir import load_parquet
+
 RESULTS = Path(__file__).resolve().parent / "results"
 GENERATORS = ("dp", "ws", "er", "ba")
 
@@ -63,7 +65,7 @@ def digits_part(args) -> dict:
         for c in (sample, train):
             commands.append(shlex.join(["cnas", *c]))
             cnas(*c)
-        tables.append(pd.read_parquet(run / "accuracy.parquet").query("dataset == 'digits'"))
+        tables.append(load_parquet(run / "accuracy.parquet").query("dataset == 'digits'"))
     acc = pd.concat(tables, ignore_index=True)
     acc["model"] = acc["generator"].str.replace("baseline-", "", regex=False)
     summary = (

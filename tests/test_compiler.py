@@ -211,7 +211,7 @@ def test_bad_inputs_raise_cnas_errors():
 
 from concurrent_nas.cli.main import main  # noqa: E402
 from concurrent_nas.graphjson import write_graph  # noqa: E402
-from concurrent_nas.rundir import load_architectures  # noqa: E402
+from concurrent_nas.rundir import load_architectures, load_parquet  # noqa: E402
 
 
 def test_cli_compile_prints_table_and_saves_a_loadable_model(small_dp_run, tmp_path, capsys):
@@ -268,7 +268,7 @@ def test_cli_params_summarises_and_writes_per_architecture_counts(small_dp_run, 
     run = tmp_path / "run"
     shutil.copytree(small_dp_run, run)
     assert main(["params", str(run), "--staging", "greedy,probabilistic", "--out", str(tmp_path / "t.csv")]) == 0
-    counts = pd.read_parquet(run / "params.parquet")
+    counts = load_parquet(run / "params.parquet")
     assert len(counts) == 2 * 12 and set(counts["staging"]) == {"greedy", "probabilistic"}
     archs = {a: d for a, _, d in load_architectures(run)}
     for row in counts.itertuples():

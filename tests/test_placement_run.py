@@ -15,6 +15,7 @@ from concurrent_nas.errors import CnasError
 from concurrent_nas.placement import build_plan, make_assignment
 from concurrent_nas.placement.distributed import make_config, measure_placed
 from concurrent_nas.shapes import CompileSettings
+from concurrent_nas.rundir import load_parquet
 
 SETTINGS = CompileSettings(image_size=16, stem_channels=8, channel_cap=16)
 TINY = ["--image", "16", "--stem-channels", "8", "--channel-cap", "16"]
@@ -103,7 +104,7 @@ def test_cnas_latency_writes_measured_and_simulated_rows_and_resumes(tmp_path, c
     args = ["latency", str(run), "--ids", "1", "--units", "1,2", "--placement", "kahypar,kahypar-time,threads",
             "--repeats", "3", "--warmup", "1", "--simulate-units", "4", *TINY]
     assert main(args) == 0
-    table = pd.read_parquet(run / "latency.parquet")
+    table = load_parquet(run / "latency.parquet")
     assert {"arch_id", "generator", "nodes", "units", "placement", "image_size", "median_ms", "p10_ms",
             "p90_ms", "bytes_sent", "messages", "busy_ms", "single_unit_ms", "speedup", "baseline",
             "source"} <= set(table.columns)
@@ -122,7 +123,7 @@ def test_cnas_latency_writes_measured_and_simulated_rows_and_resumes(tmp_path, c
     capsys.readouterr()
     before = table.copy()
     assert main(args) == 0  # everything measured already: kept as it is
-    pd.testing.assert_frame_equal(pd.read_parquet(run / "latency.parquet"), before)
+    pd.testing.assert_frame_equal(load_parquet(run / "latency.parquet"), before)
 
 
 def test_cnas_latency_rejects_bad_options(tmp_path, capsys):
@@ -164,5 +165,5 @@ def test_units_started_separately_with_master_and_rank_cooperate(tmp_path):
     assert [p.returncode for p in procs] == [0, 0], outs
     assert "output equals single-process output" in outs[0][0]
     assert outs[1][0] == ""
-    table = pd.read_parquet(run / "latency.parquet")  # written by unit 0 only
+    table = load_parquet(run / "latency.parquet")  # written by unit 0 only
     assert len(table) == 1 and table.iloc[0]["units"] == 2 and table.iloc[0]["master"] == master

@@ -17,6 +17,7 @@ from PIL import Image
 from concurrent_nas.analysis import figures, tables
 from concurrent_nas.analysis.report import build_report, load_runs
 from concurrent_nas.cli.main import main
+from concurrent_nas.rundir import load_parquet
 
 CORE = ["fig09_concurrency_score", "fig07_communication", "fig12_entropy", "fig10_width_depth", "fig11_partition"]
 OPTIONAL = ["fig08_inference_time", "fig13_latency_scaling", "fig02_accuracy"]
@@ -84,7 +85,7 @@ def test_report_writes_every_figure_its_data_supports(report_dir):
 
 def test_summary_numbers_match_the_tables(report_dir, scored_runs):
     summary = (report_dir / "summary.md").read_text()
-    scores = pd.concat([pd.read_parquet(r / "scores.parquet") for r in scored_runs], ignore_index=True)
+    scores = pd.concat([load_parquet(r / "scores.parquet") for r in scored_runs], ignore_index=True)
     best = scores[scores["best"]]
     expected = best.groupby(["generator", "units"]).agg(
         cs=("cs", "median"), mb=("comm_bytes", "median"), h=("entropy", "median"), n=("cs", "size")
@@ -100,7 +101,7 @@ def test_summary_numbers_match_the_tables(report_dir, scored_runs):
             assert float(row.median) == pytest.approx(want[column] / scale, rel=1e-4)
     widths = parse_markdown_table(summary, "Fig. 10")
     for run in scored_runs:
-        arch = pd.read_parquet(run / "architectures.parquet")
+        arch = load_parquet(run / "architectures.parquet")
         row = widths[widths["generator"] == arch["generator"].iloc[0]].iloc[0]
         assert float(row.median_depth) == arch["width_profile"].map(len).median()
         assert float(row.median_max_width) == arch["width_profile"].map(max).median()
@@ -179,7 +180,7 @@ def test_latency_and_accuracy_tables_add_their_figures(scored_runs, tmp_path):
     for run in scored_runs:
         copy = tmp_path / run.name
         shutil.copytree(run, copy)
-        arch = pd.read_parquet(copy / "architectures.parquet")
+        arch = load_parquet(copy / "architectures.parquet")
         _latency_rows(arch, rng).to_parquet(copy / "latency.parquet")
         runs.append(copy)
     acc = pd.DataFrame(
@@ -263,10 +264,10 @@ def test_corrupt_and_empty_tables_are_clear_errors(capsys, scored_runs, tmp_path
     (run / "scores.parquet").write_bytes(b"PAR1 this is not parquet")
     code, err = _run_cli(capsys, ["report", str(run), "--out", str(tmp_path / "a")])
     assert code == 2 and "scores.parquet is corrupt" in err and f"cnas score {run}" in err
-    pd.read_parquet(scored_runs[0] / "scores.parquet").iloc[0:0].to_parquet(run / "scores.parquet")
+    load_parquet(scored_runs[0] / "scores.parquet").iloc[0:0].to_parquet(run / "scores.parquet")
     code, err = _run_cli(capsys, ["report", str(run), "--out", str(tmp_path / "b")])
     assert code == 2 and "has no rows" in err and "cnas score" in err
-    pd.read_parquet(scored_runs[0] / "scores.parquet").drop(columns=["entropy"]).to_parquet(run / "scores.parquet")
+    load_parquet(scored_runs[0] / "scores.parquet").drop(columns=["entropy"]).to_parquet(run / "scores.parquet")
     code, err = _run_cli(capsys, ["report", str(run), "--out", str(tmp_path / "c")])
     assert code == 2 and "lacks column(s) entropy" in err
     shutil.copy(scored_runs[0] / "scores.parquet", run / "scores.parquet")

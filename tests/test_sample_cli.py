@@ -14,7 +14,7 @@ import concurrent_nas as cnas
 from concurrent_nas import dag as dagmod
 from concurrent_nas.cli.main import main
 from concurrent_nas.graphjson import read_graph, to_node_link
-from concurrent_nas.rundir import load_architectures, read_architectures
+from concurrent_nas.rundir import load_architectures, load_parquet, read_architectures
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -49,7 +49,7 @@ def test_each_row_is_reproducible_on_its_own(small_dp_run):
 def test_same_command_twice_gives_identical_tables(tmp_path):
     for name in ("a", "b"):
         assert main(["sample", "--gen", "fb", "--n", "5", "--seed", "3", "--out", str(tmp_path / name)]) == 0
-    a, b = (pd.read_parquet(tmp_path / n / "architectures.parquet") for n in ("a", "b"))
+    a, b = (load_parquet(tmp_path / n / "architectures.parquet") for n in ("a", "b"))
     pd.testing.assert_frame_equal(a, b)
     assert (tmp_path / "a/architectures.parquet").read_bytes() == (tmp_path / "b/architectures.parquet").read_bytes()
 

@@ -17,7 +17,7 @@ import pytest
 import concurrent_nas as cnas
 from concurrent_nas.cli.main import main
 from concurrent_nas.graphjson import write_graph
-from concurrent_nas.rundir import ARCHITECTURES, write_table
+from concurrent_nas.rundir import ARCHITECTURES, load_parquet, write_table
 from concurrent_nas.sampling import sample_architectures
 from concurrent_nas.scoring.runner import (
     DIED,
@@ -83,7 +83,7 @@ def test_score_writes_the_table_and_prints_a_summary(tmp_path, capsys):
     assert main(["score", str(run), *FAST, "--workers", "2", "--chunk-size", "3"]) == 0
     out = capsys.readouterr().out
     assert "cs_median" in out and "U_c = 131072 B" in out
-    table = pd.read_parquet(run / "scores.parquet")
+    table = load_parquet(run / "scores.parquet")
     assert len(table) == 8 * 2 * 2
     for col in ["arch_id", "generator", "nodes", "units", "eps", "delta_w", "comm_bytes", "comm_norm",
                 "eta", "cs", "entropy", "part_weights", "parts", "best", "max_width", "longest_path"]:
@@ -97,11 +97,14 @@ def test_score_writes_the_table_and_prints_a_summary(tmp_path, capsys):
     assert "up to date" in capsys.readouterr().err
     assert main(["score", str(run), "--units", "4", "--eps", "0.1"]) == 2
     assert "pass --force" in capsys.readouterr().err
+    # The package reads Parquet through pyarrow (see load_parquet): the same frames.
+    for name in ["scores.parquet", "architectures.parquet"]:
+        pd.testing.assert_frame_equal(load_parquet(run / name), pd.read_parquet(run / name))
 
 
 def test_results_do_not_depend_on_workers_or_chunking(tmp_path):
     run = make_run(tmp_path / "r", gen="ws", n=6)
-    records = architecture_records(pd.read_parquet(run / ARCHITECTURES))
+    records = architecture_records(load_parquet(run / ARCHITECTURES))
     config = ScoreConfig(units=(3, 5), eps=(0.03, 0.3), chunk=4)
     serial = score_records(records, config)
     parallel = run_scoring(records, config, workers=2).table
@@ -117,7 +120,7 @@ def test_a_json_graph_is_scored_and_printed_as_json(tmp_path):
     assert len(payload["scores"]) == 2 and payload["failures"] == []
     assert sum(payload["width_profile"]) == 18
     assert payload["summary"][0]["units"] == 3
-    assert len(pd.read_parquet(tmp_path / "s.parquet")) == 2
+    assert len(load_parquet(tmp_path / "s.parquet")) == 2
 
 
 @pytest.mark.parametrize(
@@ -144,7 +147,7 @@ def test_bad_input_is_a_one_line_error_with_exit_code_2(tmp_path, argv, message)
 
 def test_a_dying_worker_fails_only_its_architecture(tmp_path):
     run = make_run(tmp_path / "r", n=8)
-    records = architecture_records(pd.read_parquet(run / ARCHITECTURES))
+    records = architecture_records(load_parquet(run / ARCHITECTURES))
     config = ScoreConfig(units=(2,), eps=(0.2,), costs="uniform", chunk=3)
     outcome = run_scoring(records, config, workers=2, worker_fn=crash_on_one_architecture)
     table = outcome.table
@@ -162,7 +165,7 @@ def test_a_hung_architecture_is_stopped_after_the_timeout_and_the_rest_is_kept(t
     import psutil
 
     run = make_run(tmp_path / "r", n=8)
-    records = architecture_records(pd.read_parquet(run / ARCHITECTURES))
+    records = architecture_records(load_parquet(run / ARCHITECTURES))
     config = ScoreConfig(units=(2,), eps=(0.2,), costs="uniform", chunk=3)
     # multiprocessing's resource tracker lives as long as this process: not a leftover.
     from multiprocessing import resource_tracker
@@ -215,10 +218,10 @@ def test_interrupted_score_resumes_to_the_uninterrupted_result(tmp_path, sig):
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((run / "scores.json").read_text())["chunks_resumed"] >= kept
     # The uninterrupted result, computed in this process and stored the same way.
-    records = architecture_records(pd.read_parquet(run / ARCHITECTURES))
+    records = architecture_records(load_parquet(run / ARCHITECTURES))
     config = ScoreConfig(units=(4, 6, 8, 10), eps=(0.03, 0.3), chunk=1)
     write_table(score_records(records, config).drop(columns=["error"]), tmp_path / "whole.parquet")
-    pd.testing.assert_frame_equal(pd.read_parquet(run / "scores.parquet"), pd.read_parquet(tmp_path / "whole.parquet"))
+    pd.testing.assert_frame_equal(load_parquet(run / "scores.parquet"), load_parquet(tmp_path / "whole.parquet"))
 
 
 def test_dask_cluster_gives_the_same_scores_and_isolates_a_crash_and_a_hang(tmp_path):
@@ -227,7 +230,7 @@ def test_dask_cluster_gives_the_same_scores_and_isolates_a_crash_and_a_hang(tmp_
     import dask
 
     run = make_run(tmp_path / "r", n=6)
-    records = architecture_records(pd.read_parquet(run / ARCHITECTURES))
+    records = architecture_records(load_parquet(run / ARCHITECTURES))
     config = ScoreConfig(units=(2, 4), eps=(0.1,), chunk=2)
     local = run_scoring(records, config, workers=1).table
     # A worker that dies is given up on at once instead of retried three times.
@@ -268,7 +271,7 @@ def test_a_dask_cluster_that_loses_every_worker_ends_the_run_and_keeps_what_fini
 
     monkeypatch.setattr(runner, "LOST_WORKERS_S", 2)
     run = make_run(tmp_path / "r", n=8)
-    records = architecture_records(pd.read_parquet(run / ARCHITECTURES))
+    records = architecture_records(load_parquet(run / ARCHITECTURES))
     config = ScoreConfig(units=(2,), eps=(0.1,), chunk=1)
     checkpoints = tmp_path / "partial"
     cloudpickle.register_pickle_by_value(sys.modules[__name__])

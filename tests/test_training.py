@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -28,6 +27,7 @@ from concurrent_nas.training import (
 )
 from concurrent_nas.training.data import ArrayImages, ImageData, read_cifar10_batch
 from concurrent_nas.training.loop import CHECKPOINT, phase_at, resolve_device
+from concurrent_nas.rundir import load_parquet
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -372,14 +372,14 @@ def test_cli_trains_architectures_and_baseline_into_tables(tmp_path):
         "--stem-channels", "4", "--channel-cap", "8", "--baseline", "cifarnet", "--device", "cpu",
     ]  # fmt: skip
     assert cnas(args) == 0
-    acc = pd.read_parquet(run / "accuracy.parquet")
+    acc = load_parquet(run / "accuracy.parquet")
     assert set(acc["generator"]) == {"dp", "baseline-cifarnet"} and sorted(acc["arch_id"]) == [-1, 0, 1]
     for column in ("arch_id", "generator", "nodes", "dataset", "epochs", "top1", "best_top1", "params",
                    "flops", "acc_per_mparam"):  # fmt: skip
         assert column in acc.columns
     row = acc.set_index("arch_id").loc[-1]
     assert row["acc_per_mparam"] == pytest.approx(row["top1"] / (row["params"] / 1e6))
-    hist = pd.read_parquet(run / "history.parquet")
+    hist = load_parquet(run / "history.parquet")
     assert len(hist) == 6 and set(hist["epoch"]) == {1, 2}
     for column in ("arch_id", "generator", "epoch", "train_loss", "train_acc", "test_acc", "seconds"):
         assert column in hist.columns
@@ -388,7 +388,7 @@ def test_cli_trains_architectures_and_baseline_into_tables(tmp_path):
     mtime = (run / "checkpoints" / "digits" / "arch-00001" / CHECKPOINT).stat().st_mtime_ns
     assert cnas(args) == 0
     assert (run / "checkpoints" / "digits" / "arch-00001" / CHECKPOINT).stat().st_mtime_ns == mtime
-    assert pd.read_parquet(run / "accuracy.parquet")[["arch_id", "top1"]].equals(acc[["arch_id", "top1"]])
+    assert load_parquet(run / "accuracy.parquet")[["arch_id", "top1"]].equals(acc[["arch_id", "top1"]])
 
 
 @pytest.mark.parametrize(

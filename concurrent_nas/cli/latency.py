@@ -93,13 +93,13 @@ def _options(args):
 
 def _scored_parts(run_dir, arch_id: int):
     """units -> the best partition of a scored run (None where it has none)."""
-    import pandas as pd
+    from ..rundir import load_parquet
 
     path = run_dir / "scores.parquet" if run_dir is not None else None
     if path is None or not path.exists():
         return lambda units: None
     try:
-        table = pd.read_parquet(path, columns=["arch_id", "units", "best", "parts"])
+        table = load_parquet(path, columns=["arch_id", "units", "best", "parts"])
     except Exception:
         return lambda units: None
     mine = table[(table["arch_id"] == arch_id) & table["best"]]
@@ -119,7 +119,7 @@ def run(args) -> int:
 
     from ..placement.distributed import probe_transfers
     from ..placement.measure import KEY, measure_architecture
-    from ..rundir import load_architectures, write_table
+    from ..rundir import load_architectures, load_parquet, write_table
     from .compile import settings_from_args
     from .common import progress_bar
 
@@ -132,7 +132,7 @@ def run(args) -> int:
     source = Path(args.source)
     run_dir = source if source.is_dir() else None
     out = (run_dir / LATENCY) if run_dir else source.with_suffix(".latency.parquet")
-    table = pd.read_parquet(out) if out.exists() else pd.DataFrame()
+    table = load_parquet(out) if out.exists() else pd.DataFrame()
     existing = {}
     if not table.empty:
         for rec in table.to_dict("records"):
@@ -188,7 +188,7 @@ def _remote(args, options, settings, ids) -> int:
     import pandas as pd
 
     from ..placement.measure import measured_row, summarize
-    from ..rundir import load_architectures, write_table
+    from ..rundir import load_architectures, load_parquet, write_table
 
     if not args.master or args.rank is None:
         raise CnasError("--master HOST:PORT and --rank R go together (one process per machine)")
@@ -233,7 +233,7 @@ def _remote(args, options, settings, ids) -> int:
             row.update(master=args.master, baseline=None, single_unit_ms=None, speedup=None)
             rows.append(row)
             if out is not None:
-                old = pd.read_parquet(out) if out.exists() else pd.DataFrame()
+                old = load_parquet(out) if out.exists() else pd.DataFrame()
                 write_table(pd.concat([old, pd.DataFrame([row])], ignore_index=True), out)
             print(f"arch {arch_id} ({generator}) on {units} units, {placement}: median {s['median_ms']:.2f} ms "
                   f"(p10 {s['p10_ms']:.2f}, p90 {s['p90_ms']:.2f}); output equals single-process output",

@@ -122,7 +122,7 @@ def summarize(table):
 
 def run(args) -> int:
     from ..dag import width_profile
-    from ..rundir import load_architectures, read_architectures, write_json, write_table
+    from ..rundir import load_architectures, load_parquet, read_architectures, write_json, write_table
     from ..scoring.runner import ScoreConfig, architecture_records, dag_record, fingerprint, run_scoring
 
     units = parse_int_list(args.units, "--units")
@@ -172,9 +172,7 @@ def run(args) -> int:
     previous = _read_sidecar(sidecar_path)
     if scores_path.exists() and not args.force:
         if previous.get("fingerprint") == fp:
-            import pandas as pd
-
-            kept = pd.read_parquet(scores_path)
+            kept = load_parquet(scores_path)
             print(f"{scores_path} is up to date (same architectures and settings); nothing to do", file=sys.stderr)
             return _report(args, source, kept.assign(error=None), config, scores_path, None, 0.0, cached=True)
         raise CnasError(

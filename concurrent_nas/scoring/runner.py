@@ -226,7 +226,9 @@ class Checkpoints:
         if self.directory is None or not self._path(i).exists():
             return None
         try:
-            return pd.read_parquet(self._path(i))
+            from ..rundir import load_parquet
+
+            return load_parquet(self._path(i))
         except Exception:  # a damaged checkpoint is recomputed, never trusted
             self._path(i).unlink(missing_ok=True)
             return None
