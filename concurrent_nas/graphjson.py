@@ -32,6 +32,7 @@ def from_node_link(data: dict, *, where: str = "graph") -> nx.DiGraph:
     key = "edges" if "edges" in data else "links"
     if key not in data:
         raise CnasError(f"{where}: node-link graph has neither a 'links' nor an 'edges' list")
+    _check_links(data["nodes"], data[key], where)
     try:
         graph = nx.node_link_graph(data, directed=True, multigraph=False, edges=key)
     except (KeyError, TypeError, nx.NetworkXError) as exc:
@@ -49,6 +50,22 @@ def from_node_link(data: dict, *, where: str = "graph") -> nx.DiGraph:
     dag.graph["output"] = next(v for v in dag if dag.out_degree(v) == 0)
     dag.graph.setdefault("generator", "custom")
     return dag
+
+
+def _check_links(nodes, links, where: str) -> None:
+    # networkx silently adds a vertex that only a link names; in an architecture file
+    # that is a typo or a truncated node list, not a vertex with no attributes.
+    if not isinstance(nodes, list) or not isinstance(links, list):
+        return  # node_link_graph reports these
+    try:
+        listed = {n["id"] for n in nodes if isinstance(n, dict) and "id" in n}
+        for link in links:
+            for end in ("source", "target"):
+                if isinstance(link, dict) and end in link and link[end] not in listed:
+                    raise CnasError(f"{where}: a link names vertex {link[end]!r}, which is not in 'nodes'; "
+                                    "list every vertex under 'nodes'")
+    except TypeError as exc:  # an unhashable id
+        raise CnasError(f"{where}: malformed node-link graph ({exc})") from None
 
 
 def read_graph(path: str | Path) -> nx.DiGraph:

@@ -181,6 +181,11 @@ def test_interrupted_sample_leaves_no_directory(tmp_path, monkeypatch):
             '{"directed": true, "nodes": [{"id": "a"}, {"id": "b"}], "links": [{"source": "a", "target": "b"}]}',
             "vertex ids must be integers",
         ),
+        (
+            '{"directed": true, "nodes": [{"id": 0}, {"id": 1}], '
+            '"links": [{"source": 0, "target": 1}, {"source": 1, "target": 5}]}',
+            "a link names vertex 5, which is not in 'nodes'",
+        ),
     ],
 )
 def test_malformed_graph_json_is_a_clear_error(tmp_path, content, fragment):
