@@ -141,6 +141,11 @@ def test_cnas_latency_rejects_bad_options(tmp_path, capsys):
     assert main(["latency", str(run), "--warmup", "-1"]) == 2
     assert "--warmup must be >= 0, got -1" in capsys.readouterr().err
     assert not (run / "latency.parquet").exists()
+    (run / "latency.parquet").write_bytes(b"not parquet")
+    assert main(["latency", str(run), "--units", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "latency.parquet is corrupt" in err and "re-run `cnas latency`" in err and err.count("\n") == 1
+    assert (run / "latency.parquet").read_bytes() == b"not parquet"  # left for the user to look at
 
 
 def test_units_started_separately_with_master_and_rank_cooperate(tmp_path):

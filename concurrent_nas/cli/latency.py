@@ -91,6 +91,17 @@ def _options(args):
                           simulate_units=sim_units, network=network)
 
 
+def _previous(out):
+    """The rows a latency table already holds (none if there is no table yet)."""
+    import pandas as pd
+
+    from ..rundir import read_table
+
+    if not out.exists():
+        return pd.DataFrame()
+    return read_table(out.parent, out.name, made_by="cnas latency")
+
+
 def _scored_parts(run_dir, arch_id: int):
     """units -> the best partition of a scored run (None where it has none)."""
     from ..rundir import load_parquet
@@ -119,7 +130,7 @@ def run(args) -> int:
 
     from ..placement.distributed import probe_transfers
     from ..placement.measure import KEY, measure_architecture
-    from ..rundir import load_architectures, load_parquet, write_table
+    from ..rundir import load_architectures, write_table
     from .compile import settings_from_args
     from .common import progress_bar
 
@@ -132,7 +143,7 @@ def run(args) -> int:
     source = Path(args.source)
     run_dir = source if source.is_dir() else None
     out = (run_dir / LATENCY) if run_dir else source.with_suffix(".latency.parquet")
-    table = load_parquet(out) if out.exists() else pd.DataFrame()
+    table = _previous(out)
     existing = {}
     if not table.empty:
         for rec in table.to_dict("records"):
@@ -188,7 +199,7 @@ def _remote(args, options, settings, ids) -> int:
     import pandas as pd
 
     from ..placement.measure import measured_row, summarize
-    from ..rundir import load_architectures, load_parquet, write_table
+    from ..rundir import load_architectures, write_table
 
     if not args.master or args.rank is None:
         raise CnasError("--master HOST:PORT and --rank R go together (one process per machine)")
@@ -233,7 +244,7 @@ def _remote(args, options, settings, ids) -> int:
             row.update(master=args.master, baseline=None, single_unit_ms=None, speedup=None)
             rows.append(row)
             if out is not None:
-                old = load_parquet(out) if out.exists() else pd.DataFrame()
+                old = _previous(out)
                 write_table(pd.concat([old, pd.DataFrame([row])], ignore_index=True), out)
             print(f"arch {arch_id} ({generator}) on {units} units, {placement}: median {s['median_ms']:.2f} ms "
                   f"(p10 {s['p10_ms']:.2f}, p90 {s['p90_ms']:.2f}); output equals single-process output",
