@@ -194,6 +194,47 @@ def _partial_chunks(run: Path) -> list[Path]:
     return sorted(run.glob(".scores-partial/*/chunk-*.parquet"))
 
 
+def test_a_worker_stuck_in_a_call_that_holds_the_gil_dies_with_a_killed_parent(tmp_path):
+    import psutil
+
+    run = make_run(tmp_path / "r", n=6)
+    partial = tmp_path / "partial"
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "import test_scoring_runner as t;"
+        "from concurrent_nas.rundir import load_parquet;"
+        "records = t.architecture_records(load_parquet(sys.argv[2]));"
+        "config = t.ScoreConfig(units=(2,), eps=(0.1,), chunk=1);"
+        "t.run_scoring(records, config, workers=2, worker_fn=t.hang_holding_the_gil,"
+        " checkpoint_dir=sys.argv[3], timeout=0)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, str(Path(__file__).parent),
+                             str(run / ARCHITECTURES), str(partial)], stdin=subprocess.DEVNULL)
+    try:
+        # Every architecture but the hung one finished: the hang is in progress.
+        deadline = time.monotonic() + 120
+        while len(list(partial.glob("chunk-*.parquet"))) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        workers = [c for c in psutil.Process(proc.pid).children()
+                   if "spawn_main" in " ".join(c.cmdline()) and "resource_tracker" not in " ".join(c.cmdline())]
+        assert workers, "no worker process found"
+    finally:
+        proc.kill()
+        proc.wait()
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    alive = [p for p in alive if _still_running(p)]  # a zombie waits on a PID 1 that may not reap
+    assert not alive, f"workers outlived their killed parent: {[p.pid for p in alive]}"
+
+
+def _still_running(proc) -> bool:
+    import psutil
+
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_interrupted_score_resumes_to_the_uninterrupted_result(tmp_path, sig):
     run = make_run(tmp_path / "run", gen="ba", n=30, nodes=40)

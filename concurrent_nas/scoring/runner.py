@@ -35,6 +35,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -299,11 +300,22 @@ def _watch_parent() -> None:
     A killed ``cnas score`` (SIGKILL gives it no chance to clean up) must not leave
     workers partitioning for nobody. Spawned workers are children of the CLI, so its
     death shows as a new parent id (the orphan is re-parented), even while the dead
-    CLI is still a zombie waiting to be reaped.
+    CLI is still a zombie waiting to be reaped. The watching thread cannot run while
+    KaHyPar holds the GIL, so on Linux the kernel is also asked to kill the worker when
+    its parent dies (``PR_SET_PDEATHSIG``; the pool is started from the thread that
+    runs the whole scoring loop, so that thread outlives every worker).
     """
     import threading
 
     parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            PR_SET_PDEATHSIG = 1
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+        except (OSError, AttributeError):
+            pass  # the thread below still covers every death outside a long C call
 
     def watch():
         while os.getppid() == parent:
