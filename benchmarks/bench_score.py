@@ -170,8 +170,6 @@ def presets(args) -> dict:
 
 
 def fig9(args) -> dict:
-    import pandas as pd
-
     rows = []
     for nodes in SIZES:
         for gen in GENERATORS:

@@ -328,8 +328,9 @@ def _watch_parent() -> None:
 class _LocalBackend:
     """A process pool; rebuilt after a worker dies (the pool is then unusable)."""
 
-    def __init__(self, workers: int, *, announce: bool = True):
+    def __init__(self, workers: int, *, timeout: float | None = None):
         self.workers = workers
+        self.timeout = timeout
         self.capacity = workers
         self.pool = None
         self.generation = 0  # which pool a future belongs to
@@ -341,7 +342,7 @@ class _LocalBackend:
         # feeder thread, which never runs if the next call (KaHyPar) holds the GIL, so
         # a hung partition would never be announced and never stopped.
         # Only read while hangs are watched for: unread, it would fill and block workers.
-        self.announce = self.ctx.SimpleQueue() if announce else None
+        self.announce = self.ctx.SimpleQueue() if timeout is not None else None
         self.current: dict[int, tuple[int | None, float]] = {}  # pid -> (arch_id, since)
         self.timed_out: set[int] = set()  # arch ids whose worker we killed for hanging
         self.stopped_generations: set[int] = set()  # pools ended by such a kill
@@ -356,16 +357,16 @@ class _LocalBackend:
             )
         return self.pool
 
-    def watch(self, timeout: float | None) -> None:
+    def watch(self) -> None:
         """Kill every worker that has been on one architecture for over ``timeout`` s."""
-        if timeout is None or self.announce is None:
+        if self.announce is None:  # no timeout: nothing to watch for
             return
         while not self.announce.empty():
             pid, arch_id, since = self.announce.get()
             self.current[pid] = (arch_id, since)
         now = time.monotonic()
         for pid, (arch_id, since) in list(self.current.items()):
-            if arch_id is not None and now - since > timeout:
+            if arch_id is not None and now - since > self.timeout:
                 self.timed_out.add(arch_id)
                 self.stopped_generations.add(self.generation)
                 del self.current[pid]
@@ -438,7 +439,7 @@ RESULT_WAIT_S = 1.0
 class _DaskBackend:
     """Tasks on a ``distributed`` cluster; a ``KilledWorker`` is a dead worker."""
 
-    def __init__(self, address: str):
+    def __init__(self, address: str, *, timeout: float | None = None):
         try:
             from distributed import Client
         except ImportError:
@@ -462,7 +463,7 @@ class _DaskBackend:
             raise CnasError(f"the Dask cluster at {address} has no workers; start some with `dask worker {address}`")
         self.address = address
         self.capacity = 2 * threads  # keep every worker busy while results travel back
-        self.timeout: float | None = None
+        self.timeout = timeout
         self.submitted: dict = {}  # key -> (submission number, future), for tasks in flight
         self.sequence = itertools.count()
         self.allowance: dict = {}  # future -> seconds it may run (timeout x architectures)
@@ -490,7 +491,7 @@ class _DaskBackend:
         except (TimeoutError, asyncio.TimeoutError):
             return set()
 
-    def watch(self, timeout: float | None) -> None:
+    def watch(self) -> None:
         """Stop a run whose cluster has lost every worker; cancel tasks past their time.
 
         Everything is asked of the scheduler, never of a worker: a worker inside a
@@ -498,8 +499,8 @@ class _DaskBackend:
         """
         now = time.monotonic()
         try:
-            processing = self.client.processing()
             threads = self.client.nthreads()
+            processing = self.client.processing() if self.timeout else {}
         except Exception:
             return  # the scheduler is busy or restarting a worker: ask again next round
         if not threads:
@@ -511,7 +512,7 @@ class _DaskBackend:
                 )
         else:
             self.no_workers_since = None
-        if timeout is not None:
+        if self.timeout:
             self._stop_hung(now, processing, threads)
 
     def _running(self, processing: dict, threads: dict) -> dict:
@@ -666,14 +667,12 @@ def run_scoring(
     timed_out: list[int] = []
     if queue:
         if scheduler:
-            backend = _DaskBackend(scheduler)
+            backend = _DaskBackend(scheduler, timeout=timeout)
         else:
             n = workers if workers is not None else (os.cpu_count() or 1)
             if n < 1:
                 raise CnasError(f"--workers must be at least 1, got {n}")
-            backend = _LocalBackend(min(n, len(queue)), announce=timeout is not None)
-        if timeout and isinstance(backend, _DaskBackend):
-            backend.timeout = timeout
+            backend = _LocalBackend(min(n, len(queue)), timeout=timeout)
         # Dask is polled even without a timeout, to notice a cluster that lost its workers.
         poll = min(1.0, max(0.05, timeout / 4)) if timeout else (1.0 if scheduler else None)
         inflight: dict[Any, _Task] = {}
@@ -689,7 +688,7 @@ def run_scoring(
                     chunk_records = [chunks[task.chunk][p] for p in task.positions]
                     inflight[backend.submit(worker_fn, chunk_records, config)] = task
                 done = backend.wait_any(inflight, poll)
-                backend.watch(timeout)
+                backend.watch()
                 for future in done:
                     task = inflight.pop(future)
                     try:
