@@ -64,24 +64,24 @@ def test_a_dead_or_hung_unit_fails_the_run_naming_it_and_leaves_no_process(kind,
     assert unit_children() == []
 
 
-def test_contention_probe_runs_the_whole_network_in_several_processes_at_once():
-    from dataclasses import replace
+def test_calibration_runs_the_whole_network_alone_and_on_every_unit_between_placed_inferences():
+    from concurrent_nas.placement.measure import calibration_s
 
-    from concurrent_nas.placement import single_assignment
-    from concurrent_nas.placement.distributed import probe_contention
-
-    dag = cnas.generate("dp", 10, seed=4)
-    plan = build_plan(dag, single_assignment(dag), 1)
-    cfg = replace(make_config(dag, SETTINGS, plan, mode="contended", repeats=3, warmup=1), contenders=3)
-    result = measure_placed(cfg)  # unit 0 still checks its output against net(image)
-    assert len(result["units"]) == 3
-    for unit in result["units"]:
-        assert set(unit["vertex_s"]) == set(dag) and all(len(s) == 3 for s in unit["vertex_s"].values())
-        assert unit["messages"] == [] and unit["bytes"] == []
-    times = probe_contention(dag, SETTINGS, repeats=2, warmup=0)
-    assert set(times) == set(dag) and all(s > 0 for s in times.values())
-    with pytest.raises(CnasError, match="at least 2 processes"):
-        probe_contention(dag, SETTINGS, contenders=1)
+    plan, cfg = two_unit_config("shm", calibrate=True)
+    dag = cfg.dag
+    result = measure_placed(cfg)  # unit 0 still checks every placed output against net(image)
+    assert len(result["latency_s"]) == len(result["solo_latency_s"]) == 3
+    assert set(result["solo_vertex_s"]) == set(dag)
+    assert all(len(s) == 3 for s in result["solo_vertex_s"].values())
+    for unit in result["units"]:  # every unit ran the whole network in the contended pass
+        assert set(unit["contended_vertex_s"]) == set(dag)
+        assert all(len(s) == 3 for s in unit["contended_vertex_s"].values())
+    # The calibration passes send nothing: every inference still moves exactly the plan's messages.
+    assert [sum(u["messages"][i] for u in result["units"]) for i in range(3)] == [len(plan.transfers)] * 3
+    solo, shared = calibration_s(result)
+    assert set(solo) == set(shared) == set(dag) and min(solo.values()) > 0 and min(shared.values()) > 0
+    plain = measure_placed(two_unit_config("shm")[1])
+    assert plain["solo_latency_s"] == [] and plain["units"][1]["contended_vertex_s"] == {}
     assert unit_children() == []
 
 
@@ -119,11 +119,26 @@ def test_cnas_latency_writes_measured_and_simulated_rows_and_resumes(tmp_path, c
     assert placed["speedup"] == pytest.approx(placed["single_unit_ms"] / placed["median_ms"])
     assert placed["simulated_ms"] > 0 and placed["sim_error"] == pytest.approx(
         placed["simulated_ms"] / placed["median_ms"] - 1)
+    assert placed["paired_single_ms"] > 0 and placed["speedup_paired"] == pytest.approx(
+        placed["paired_single_ms"] / placed["median_ms"])
     assert (table["p10_ms"] <= table["median_ms"]).all() and (table["median_ms"] <= table["p90_ms"]).all()
     capsys.readouterr()
     before = table.copy()
     assert main(args) == 0  # everything measured already: kept as it is
     pd.testing.assert_frame_equal(load_parquet(run / "latency.parquet"), before)
+
+
+def test_no_calibrate_measures_without_simulator_error_or_paired_baseline(tmp_path, capsys):
+    run = tmp_path / "dp"
+    assert main(["sample", "--gen", "dp", "--n", "1", "--nodes", "10", "--out", str(run)]) == 0
+    assert main(["latency", str(run), "--units", "2", "--placement", "paper", "--repeats", "2", "--warmup", "0",
+                 "--no-calibrate", "--simulate-units", "4", *TINY]) == 0
+    table = load_parquet(run / "latency.parquet")
+    placed = table[(table.units == 2) & (table.placement == "paper")].iloc[0]
+    assert placed["source"] == "measured" and placed["allclose"]
+    assert pd.isna(placed["sim_error"]) and pd.isna(placed["paired_single_ms"])
+    simulated = table[table.source == "simulated"]  # more units than the host: still simulated
+    assert list(simulated["units"]) == [4] and simulated.iloc[0]["median_ms"] > 0
 
 
 def test_cnas_latency_rejects_bad_options(tmp_path, capsys):

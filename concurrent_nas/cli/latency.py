@@ -38,6 +38,10 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of weights, image and KaHyPar (default 0)")
     p.add_argument("--timeout", type=float, default=60.0,
                    help="seconds without progress before a unit counts as hung (default 60)")
+    p.add_argument("--no-calibrate", dest="calibrate", action="store_false",
+                   help="skip the whole-network inferences (alone, then on every unit at once) run between "
+                        "the placed ones: about 3x faster, but measured rows get no simulator error and no "
+                        "paired baseline")
     p.add_argument("--simulate-units", default="", help="also simulate these unit counts, e.g. 4,6,8,10")
     p.add_argument("--bandwidth-mbit", type=float, help="simulate a network of this bandwidth (Mbit/s) "
                    "instead of the measured loopback transfer model")
@@ -88,7 +92,7 @@ def _options(args):
         network = TransferModel.network(bandwidth_mbit=args.bandwidth_mbit, latency_ms=args.latency_ms)
     return LatencyOptions(units=units, placements=placements, transports=transports, threads=args.threads,
                           repeats=args.repeats, warmup=args.warmup, seed=args.seed, timeout_s=args.timeout,
-                          simulate_units=sim_units, network=network)
+                          simulate_units=sim_units, network=network, calibrate=args.calibrate)
 
 
 def _previous(out):
@@ -181,7 +185,8 @@ def _print_summary(table, out) -> None:
         print(f"{out}: no rows")
         return
     cols = ["arch_id", "generator", "units", "placement", "transport", "threads", "source", "load_avg",
-            "median_ms", "p10_ms", "p90_ms", "speedup", "speedup_same_cores", "messages", "sim_error"]
+            "median_ms", "p10_ms", "p90_ms", "speedup", "speedup_paired", "speedup_same_cores", "messages",
+            "sim_error"]
     cols = [c for c in cols if c in table.columns]
     with __import__("pandas").option_context("display.width", 200, "display.max_rows", 200):
         print(table[cols].round(3).to_string(index=False))

@@ -105,13 +105,13 @@ def launch_units(cfg: UnitConfig, *, poll_s: float = 0.05) -> dict:
     import torch.multiprocessing as mp
 
     ctx = mp.get_context("spawn")
-    units = {"threads": 1, "contended": cfg.contenders}.get(cfg.mode, cfg.plan.units)
+    units = 1 if cfg.mode == "threads" else cfg.plan.units
     queue = ctx.SimpleQueue()
     states = ctx.Array("i", [SETTING_UP] * units, lock=False)
     beats = ctx.Array("d", [time.monotonic()] * units, lock=False)
     doorbells = [ctx.Semaphore(0) for _ in range(units)]
     shm_dir = None
-    if cfg.transport == "shm" and units > 1 and cfg.mode != "contended":
+    if cfg.transport == "shm" and units > 1:
         from .transport import init_flags, make_shm_directory
 
         shm_dir = make_shm_directory()
@@ -178,7 +178,8 @@ def stop_processes(procs) -> None:
 
 
 def make_config(dag, settings, plan: PlacementPlan, *, mode="placed", transport="gloo", threads=1,
-                repeats=50, warmup=10, seed=0, timeout_s=60.0, master=None, fault=None) -> UnitConfig:
+                repeats=50, warmup=10, seed=0, timeout_s=60.0, master=None, fault=None,
+                calibrate=False) -> UnitConfig:
     """A :class:`UnitConfig` with a free local port unless ``master`` is given."""
     if transport not in ("gloo", "shm", "nccl"):
         raise CnasError(f"unknown transport '{transport}'; choose gloo, shm or nccl")
@@ -188,7 +189,7 @@ def make_config(dag, settings, plan: PlacementPlan, *, mode="placed", transport=
         master = f"127.0.0.1:{free_port()}"
     return UnitConfig(dag=dag, settings=settings, plan=plan, mode=mode, transport=transport, threads=threads,
                       repeats=repeats, warmup=warmup, weights_seed=seed, input_seed=seed, master=master,
-                      timeout_s=timeout_s, fault=fault)
+                      timeout_s=timeout_s, fault=fault, calibrate=calibrate)
 
 
 def measure_placed(cfg: UnitConfig, *, port_retries: int = 3) -> dict:
@@ -244,37 +245,3 @@ def probe_transfers(transport: str = "gloo", *, sizes=PROBE_SIZES, repeats: int 
                                send_cpu_s=float(np.median(result["send_cpu_s"])),
                                source=f"measured {transport} on this host")
     return model, table
-
-
-def probe_contention(dag, settings, *, contenders: int = 2, repeats: int = 20, warmup: int = 5, seed: int = 0,
-                     timeout_s: float = 60.0) -> dict[int, float]:
-    """Per-vertex compute time while ``contenders`` units share this host.
-
-    ``contenders`` processes (one intra-op thread each, the units' allocator settings)
-    each run the whole network at the same time, inference after inference, started
-    together by a barrier. Their per-vertex times, against those of one process alone,
-    measure what units on one host cost each other through shared caches and memory
-    bandwidth -- the part of a co-located run that isolated per-vertex times miss.
-
-    Returns
-    -------
-    dict int -> float
-        Median seconds per vertex over every process and timed inference.
-    """
-    import numpy as np
-
-    from .assign import single_assignment
-    from .plan import build_plan
-
-    if contenders < 2:
-        raise CnasError(f"contention needs at least 2 processes, got {contenders}")
-    plan = build_plan(dag, single_assignment(dag), 1)
-    cfg = replace(make_config(dag, settings, plan, mode="contended", repeats=repeats, warmup=warmup, seed=seed,
-                              timeout_s=timeout_s), contenders=contenders)
-    result = measure_placed(cfg)
-    samples: dict[int, list[float]] = {}
-    for unit in result["units"]:
-        for v, times in unit["vertex_s"].items():
-            samples.setdefault(int(v), []).extend(times)
-    return {v: float(np.median(times)) for v, times in samples.items()}
-

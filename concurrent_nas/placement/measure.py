@@ -7,13 +7,15 @@ multi-core box compares against). Simulated rows (more units than the host has) 
 the per-vertex times of the one-unit run and a measured transfer model, and say so in
 ``source``; measured rows carry the simulator's prediction beside them (``simulated_ms``,
 ``sim_error``) so the model's error is always visible. For those measured rows the
-model also knows that the units share this host: it gets per-vertex times measured
-while that many processes compute at once (:func:`.distributed.probe_contention`).
+model also knows that the units share this host. With ``calibrate`` (the default) each
+placed inference is followed by the whole network on unit 0 alone and then on every unit
+at once (:class:`.worker.UnitConfig`): the model's solo and contended per-vertex times, and
+a paired one-unit baseline (``paired_single_ms``, ``speedup_paired``), come from the same
+minutes as the row itself, so a drift of the host's speed between rows does not enter.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -45,6 +47,7 @@ class LatencyOptions:
     timeout_s: float = 60.0
     simulate_units: tuple[int, ...] = ()
     network: TransferModel | None = None  # None: the measured model of the first transport
+    calibrate: bool = True  # paired solo/contended inferences for the simulator (see module doc)
 
 
 def summarize(latency_s) -> dict:
@@ -59,6 +62,19 @@ def _vertex_ms(result) -> dict[int, float]:
         for v, samples in unit["vertex_s"].items():
             out.setdefault(int(v), float(np.median(samples)) * 1e3)
     return out
+
+
+def calibration_s(result) -> tuple[dict[int, float], dict[int, float]]:
+    """Median solo and contended seconds per vertex from a calibrated placed run.
+
+    The contended samples of every unit are pooled: each ran the same whole network.
+    """
+    solo = {int(v): float(np.median(s)) for v, s in result["solo_vertex_s"].items()}
+    pooled: dict[int, list[float]] = {}
+    for unit in result["units"]:
+        for v, s in unit["contended_vertex_s"].items():
+            pooled.setdefault(int(v), []).extend(s)
+    return solo, {v: float(np.median(s)) for v, s in pooled.items()}
 
 
 def measured_row(result: dict, **identity) -> dict:
@@ -113,7 +129,7 @@ def measure_architecture(
     fault : dict, optional
         Fault injection for tests (see :class:`.worker.UnitConfig`).
     """
-    from .distributed import make_config, measure_placed, probe_contention
+    from .distributed import make_config, measure_placed
 
     done = done or set()
     existing = existing or {}
@@ -138,7 +154,8 @@ def measure_architecture(
         cfg = make_config(dag, settings, plan, mode=mode, transport="gloo" if transport == "none" else transport,
                           threads=threads, repeats=options.repeats, warmup=options.warmup,
                           seed=options.seed, timeout_s=options.timeout_s,
-                          fault=fault if placement != "single" else None)
+                          fault=fault if placement != "single" else None,
+                          calibrate=options.calibrate and mode == "placed" and placement != "single")
         if mode == "threads":
             cfg = replace(cfg, plan=replace(plan, units=units))
         progress(f"arch {arch_id}: {placement} on {units} unit(s), {transport}")
@@ -181,16 +198,12 @@ def measure_architecture(
         row.setdefault("sim_insitu_ms", None)
         row.setdefault("sim_error_insitu", None)
         row.setdefault("transfer_model", None)
+        row.setdefault("paired_single_ms", None)
+        row.setdefault("speedup_paired", None)
         rows.append(row)
         emit(row)
 
     same_cores: dict[int, float] = {1: single_ms}
-
-    @functools.cache
-    def contended(units: int) -> dict[int, float]:
-        progress(f"arch {arch_id}: contention of {units} units on this host")
-        return probe_contention(dag, settings, contenders=units, repeats=options.repeats, warmup=options.warmup,
-                                seed=options.seed, timeout_s=options.timeout_s)
 
     if k not in done:
         finish(single)
@@ -221,17 +234,20 @@ def measure_architecture(
                 mode = "threads" if placement == "threads" else "placed"
                 plan, res = run(units, placement, transport, options.threads, mode)
                 row = base_row(units, placement, transport, options.threads, res, plan)
-                model = transfer_model(transport) if mode == "placed" else None
-                if model is not None and mode == "placed":
-                    # These units share this host: the model gets the per-vertex times
-                    # measured while `units` processes compute at once, besides the solo
-                    # ones (CPU units only: nccl units each have a GPU), and charges the
-                    # copying of every message to its sender.
-                    shared = contended(units) if transport != "nccl" else None
-                    # gloo units block on the most urgent message (see .transport).
+                calibrated = bool(res.get("solo_latency_s"))  # CPU units with options.calibrate
+                if calibrated:
+                    row["paired_single_ms"] = summarize(res["solo_latency_s"])["median_ms"]
+                    row["speedup_paired"] = row["paired_single_ms"] / row["median_ms"]
+                model = transfer_model(transport) if calibrated else None
+                if model is not None:
+                    # These units share this host: the model gets per-vertex times of the
+                    # whole network alone and with every unit computing at once, measured
+                    # between this row's own inferences, and charges the copying of every
+                    # message to its sender. gloo units block on the most urgent message
+                    # (see .transport).
+                    solo_s, shared_s = calibration_s(res)
                     policy = dict(hosts=[0] * units, wait_any=transport != "gloo")
-                    sim = simulate(plan, {v: ms / 1e3 for v, ms in vertex_ms.items()}, out_bytes,
-                                   image_bytes, model, contended_s=shared, **policy)
+                    sim = simulate(plan, solo_s, out_bytes, image_bytes, model, contended_s=shared_s, **policy)
                     row["simulated_ms"] = sim.latency_s * 1e3
                     row["sim_error"] = (row["simulated_ms"] - row["median_ms"]) / row["median_ms"]
                     # The same model fed with the vertex times of this run itself separates

@@ -42,7 +42,7 @@ class UnitConfig:
     dag: nx.DiGraph
     settings: object  # CompileSettings
     plan: PlacementPlan
-    mode: str = "placed"  # "placed" | "threads" | "contended" | "pingpong"
+    mode: str = "placed"  # "placed" | "threads" | "pingpong"
     transport: str = "gloo"  # "gloo" | "nccl" | "shm"
     threads: int = 1
     repeats: int = 50
@@ -56,9 +56,12 @@ class UnitConfig:
     rtol: float = 1e-4
     atol: float = 1e-5
     probe_sizes: tuple[int, ...] = ()
-    # mode "contended": this many processes each run the whole (one-unit) plan at once,
-    # to measure how much units sharing a host slow each other down.
-    contenders: int = 2
+    # Mode "placed", CPU units: after every placed inference, unit 0 runs the whole network
+    # alone, then every unit runs it at the same time (outside the timed region). The
+    # simulator gets its solo and contended per-vertex times, and the row its paired
+    # one-unit baseline, from the same minutes as the placed inferences: this host's speed
+    # drifts by up to a third between runs a minute apart.
+    calibrate: bool = False
 
 
 def _die_with_parent() -> None:
@@ -184,6 +187,35 @@ def run_schedule(plan: PlacementPlan, rank: int, blocks, transport, image, statu
     return logits
 
 
+def _whole_network_plan(dag) -> PlacementPlan:
+    from .assign import single_assignment
+    from .plan import build_plan
+
+    return build_plan(dag, single_assignment(dag), 1)
+
+
+def _calibrate(whole: PlacementPlan, rank: int, blocks, image, status: _Status, keep: bool,
+               solo_latency: list, solo_samples: dict, shared_samples: dict) -> None:
+    """The whole network on unit 0 alone, then on every unit at once (see ``calibrate``)."""
+    import torch.distributed as dist
+
+    for together in (False, True):
+        status.set(IN_BARRIER)
+        dist.barrier()
+        status.set(BUSY)
+        if not together and rank != 0:
+            continue
+        seconds: dict[int, float] = {}
+        t0 = time.perf_counter()
+        run_schedule(whole, 0, blocks, None, image, status, seconds)
+        if not keep:
+            continue
+        if not together:
+            solo_latency.append(time.perf_counter() - t0)
+        for v, s in seconds.items():
+            (shared_samples if together else solo_samples).setdefault(v, []).append(s)
+
+
 def _parse_master(master: str) -> tuple[str, int]:
     host, _, port = master.rpartition(":")
     return host or "127.0.0.1", int(port)
@@ -228,8 +260,7 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
     net = compile_net(cfg.dag, cfg.settings).eval().to(device)
     image = make_input(cfg.settings, cfg.input_seed).to(device)
     reference, shapes = reference_pass(net, image)
-    contended = cfg.mode == "contended"
-    world = units if cfg.mode == "placed" else cfg.contenders if contended else 1
+    world = units if cfg.mode == "placed" else 1
     if world > 1:
         host, port = _parse_master(cfg.master)
         # The launcher names a hung unit after timeout_s without progress; the group's
@@ -243,14 +274,12 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
         with torch.no_grad():  # same weights everywhere, whatever each unit's RNG did
             for tensor in net.state_dict().values():
                 dist.broadcast(tensor, 0)
-        if rank != 0 and not contended:  # unit 0 checks the output against its own (the source) weights
+        if rank != 0:  # unit 0 checks the output against its own (the source) weights
             reference = None
     receives = [(t, image.shape if t.vertex == IMAGE else shapes[t.vertex])
-                for t in plan.receives(rank)] if world > 1 and not contended else []
+                for t in plan.receives(rank)] if world > 1 else []
     transport = None
-    if contended:
-        pass  # every process computes the whole network alone: nothing to send
-    elif world > 1 and cfg.transport == "shm":
+    if world > 1 and cfg.transport == "shm":
         transport = ShmTransport(rank, receives, cfg.shm_dir, doorbells, list(plan.transfers))
         dist.barrier()  # every receiver's buffers exist before anyone sends
     elif world > 1:
@@ -262,6 +291,11 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
     max_diff = 0.0
     total = cfg.warmup + cfg.repeats
     blocks = net.blocks
+    calibrate = cfg.calibrate and cfg.mode == "placed" and world > 1 and device == "cpu"
+    whole = _whole_network_plan(cfg.dag) if calibrate else None
+    solo_latency: list[float] = []
+    solo_samples: dict[int, list[float]] = {}
+    shared_samples: dict[int, list[float]] = {}
     with torch.inference_mode():
         for it in range(1, total + 1):
             if cfg.fault and cfg.fault.get("unit") == rank and cfg.fault.get("at", 0) == it:
@@ -284,9 +318,8 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
             if cfg.mode == "threads":
                 logits = threaded_forward(net, image, workers=units, vertex_seconds=vertex_seconds)
             else:
-                mine_rank = 0 if contended else rank
-                logits = run_schedule(plan, mine_rank, blocks, transport,
-                                      image if rank == 0 or contended else None, status, vertex_seconds)
+                logits = run_schedule(plan, rank, blocks, transport, image if rank == 0 else None, status,
+                                      vertex_seconds)
             if device != "cpu":
                 torch.cuda.synchronize(device)
             t1 = time.perf_counter()
@@ -309,10 +342,13 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
                     sent_bytes.append(transport.bytes - b0)
                 for v, s in vertex_seconds.items():
                     vertex_samples.setdefault(v, []).append(s)
+            if calibrate and it >= cfg.warmup:  # the last warm-up inference warms it up
+                _calibrate(whole, rank, blocks, image, status, it > cfg.warmup, solo_latency, solo_samples,
+                           shared_samples)
     status.set(IN_BARRIER)
     mine = {
         "busy_s": busy, "faults": faults[cfg.warmup:], "bytes": sent_bytes, "messages": sent_msgs,
-        "vertex_s": vertex_samples,
+        "vertex_s": vertex_samples, "contended_vertex_s": shared_samples,
     }
     gathered = [mine]
     if world > 1:
@@ -328,6 +364,8 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
         "out_bytes": {v: int(np.prod(shape)) * 4 for v, shape in shapes.items()},
         "image_bytes": int(image.numel()) * image.element_size(),
         "units": gathered,
+        "solo_latency_s": solo_latency,
+        "solo_vertex_s": solo_samples,
         "pid": os.getpid(),
     }
 
