@@ -110,8 +110,7 @@ def part_headline(args) -> None:
     keys = ["generator", "units", "placement", "transport", "threads"]
     summary = table.groupby(keys, sort=False).agg(
         median_ms=("median_ms", "median"), min_ms=("median_ms", "min"), max_ms=("median_ms", "max"),
-        speedup_a=("speedup", "median"), speedup_paired=("speedup_paired", "median"),
-        speedup_b=("speedup_same_cores", "median"),
+        speedup_a=("speedup", "median"), speedup_b=("speedup_same_cores", "median"),
         messages=("messages", "first"), mbytes=("bytes_sent", lambda b: b.iloc[0] / 1e6),
         sim_error=("sim_error", "median"), sim_error_insitu=("sim_error_insitu", "median"),
         page_faults=("page_faults", "median"),
@@ -121,8 +120,7 @@ def part_headline(args) -> None:
         f"{args.rounds} rounds, each a fresh `cnas latency` run with {args.repeats} timed inferences "
         f"({args.warmup} warm-up); load average before/after each run: {loads}.\n"
         "median_ms: median over rounds of each round's median; min/max: spread over rounds. "
-        "speedup_a: vs one unit with one thread (its own run); speedup_paired: vs one unit alone "
-        "interleaved with the row's inferences; speedup_b: vs one process with 2 intra-op threads. "
+        "speedup_a: vs one unit with one thread; speedup_b: vs one process with 2 intra-op threads. "
         "sim_error: simulator (solo and contended per-vertex times from the calibration passes between "
         "the row's inferences + measured transfer model) vs measured; sim_error_insitu: the same model "
         "fed with the per-vertex times of the placed inferences themselves.\n\n"

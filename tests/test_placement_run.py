@@ -70,7 +70,7 @@ def test_calibration_runs_the_whole_network_alone_and_on_every_unit_between_plac
     plan, cfg = two_unit_config("shm", calibrate=True)
     dag = cfg.dag
     result = measure_placed(cfg)  # unit 0 still checks every placed output against net(image)
-    assert len(result["latency_s"]) == len(result["solo_latency_s"]) == 3
+    assert len(result["latency_s"]) == 3
     assert set(result["solo_vertex_s"]) == set(dag)
     assert all(len(s) == 3 for s in result["solo_vertex_s"].values())
     for unit in result["units"]:  # every unit ran the whole network in the contended pass
@@ -81,7 +81,7 @@ def test_calibration_runs_the_whole_network_alone_and_on_every_unit_between_plac
     solo, shared = calibration_s(result)
     assert set(solo) == set(shared) == set(dag) and min(solo.values()) > 0 and min(shared.values()) > 0
     plain = measure_placed(two_unit_config("shm")[1])
-    assert plain["solo_latency_s"] == [] and plain["units"][1]["contended_vertex_s"] == {}
+    assert plain["solo_vertex_s"] == {} and plain["units"][1]["contended_vertex_s"] == {}
     assert unit_children() == []
 
 
@@ -119,8 +119,6 @@ def test_cnas_latency_writes_measured_and_simulated_rows_and_resumes(tmp_path, c
     assert placed["speedup"] == pytest.approx(placed["single_unit_ms"] / placed["median_ms"])
     assert placed["simulated_ms"] > 0 and placed["sim_error"] == pytest.approx(
         placed["simulated_ms"] / placed["median_ms"] - 1)
-    assert placed["paired_single_ms"] > 0 and placed["speedup_paired"] == pytest.approx(
-        placed["paired_single_ms"] / placed["median_ms"])
     assert (table["p10_ms"] <= table["median_ms"]).all() and (table["median_ms"] <= table["p90_ms"]).all()
     capsys.readouterr()
     before = table.copy()
@@ -128,7 +126,7 @@ def test_cnas_latency_writes_measured_and_simulated_rows_and_resumes(tmp_path, c
     pd.testing.assert_frame_equal(load_parquet(run / "latency.parquet"), before)
 
 
-def test_no_calibrate_measures_without_simulator_error_or_paired_baseline(tmp_path, capsys):
+def test_no_calibrate_measures_without_simulator_error(tmp_path, capsys):
     run = tmp_path / "dp"
     assert main(["sample", "--gen", "dp", "--n", "1", "--nodes", "10", "--out", str(run)]) == 0
     assert main(["latency", str(run), "--units", "2", "--placement", "paper", "--repeats", "2", "--warmup", "0",
@@ -136,7 +134,7 @@ def test_no_calibrate_measures_without_simulator_error_or_paired_baseline(tmp_pa
     table = load_parquet(run / "latency.parquet")
     placed = table[(table.units == 2) & (table.placement == "paper")].iloc[0]
     assert placed["source"] == "measured" and placed["allclose"]
-    assert pd.isna(placed["sim_error"]) and pd.isna(placed["paired_single_ms"])
+    assert pd.isna(placed["sim_error"]) and pd.isna(placed["simulated_ms"])
     simulated = table[table.source == "simulated"]  # more units than the host: still simulated
     assert list(simulated["units"]) == [4] and simulated.iloc[0]["median_ms"] > 0
 

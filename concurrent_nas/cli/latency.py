@@ -40,8 +40,7 @@ def register(sub) -> None:
                    help="seconds without progress before a unit counts as hung (default 60)")
     p.add_argument("--no-calibrate", dest="calibrate", action="store_false",
                    help="skip the whole-network inferences (alone, then on every unit at once) run between "
-                        "the placed ones: about 3x faster, but measured rows get no simulator error and no "
-                        "paired baseline")
+                        "the placed ones: about 3x faster, but measured rows get no simulator error")
     p.add_argument("--simulate-units", default="", help="also simulate these unit counts, e.g. 4,6,8,10")
     p.add_argument("--bandwidth-mbit", type=float, help="simulate a network of this bandwidth (Mbit/s) "
                    "instead of the measured loopback transfer model")
@@ -185,8 +184,7 @@ def _print_summary(table, out) -> None:
         print(f"{out}: no rows")
         return
     cols = ["arch_id", "generator", "units", "placement", "transport", "threads", "source", "load_avg",
-            "median_ms", "p10_ms", "p90_ms", "speedup", "speedup_paired", "speedup_same_cores", "messages",
-            "sim_error"]
+            "median_ms", "p10_ms", "p90_ms", "speedup", "speedup_same_cores", "messages", "sim_error"]
     cols = [c for c in cols if c in table.columns]
     with __import__("pandas").option_context("display.width", 200, "display.max_rows", 200):
         print(table[cols].round(3).to_string(index=False))

@@ -9,9 +9,9 @@ the per-vertex times of the one-unit run and a measured transfer model, and say 
 ``sim_error``) so the model's error is always visible. For those measured rows the
 model also knows that the units share this host. With ``calibrate`` (the default) each
 placed inference is followed by the whole network on unit 0 alone and then on every unit
-at once (:class:`.worker.UnitConfig`): the model's solo and contended per-vertex times, and
-a paired one-unit baseline (``paired_single_ms``, ``speedup_paired``), come from the same
-minutes as the row itself, so a drift of the host's speed between rows does not enter.
+at once (:class:`.worker.UnitConfig`): the model's solo and contended per-vertex times come
+from the same minutes as the row itself, so a drift of the host's speed between rows does
+not enter the model's error.
 """
 
 from __future__ import annotations
@@ -198,8 +198,6 @@ def measure_architecture(
         row.setdefault("sim_insitu_ms", None)
         row.setdefault("sim_error_insitu", None)
         row.setdefault("transfer_model", None)
-        row.setdefault("paired_single_ms", None)
-        row.setdefault("speedup_paired", None)
         rows.append(row)
         emit(row)
 
@@ -234,10 +232,7 @@ def measure_architecture(
                 mode = "threads" if placement == "threads" else "placed"
                 plan, res = run(units, placement, transport, options.threads, mode)
                 row = base_row(units, placement, transport, options.threads, res, plan)
-                calibrated = bool(res.get("solo_latency_s"))  # CPU units with options.calibrate
-                if calibrated:
-                    row["paired_single_ms"] = summarize(res["solo_latency_s"])["median_ms"]
-                    row["speedup_paired"] = row["paired_single_ms"] / row["median_ms"]
+                calibrated = bool(res.get("solo_vertex_s"))  # CPU units with options.calibrate
                 model = transfer_model(transport) if calibrated else None
                 if model is not None:
                     # These units share this host: the model gets per-vertex times of the

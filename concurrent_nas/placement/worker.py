@@ -57,10 +57,9 @@ class UnitConfig:
     atol: float = 1e-5
     probe_sizes: tuple[int, ...] = ()
     # Mode "placed", CPU units: after every placed inference, unit 0 runs the whole network
-    # alone, then every unit runs it at the same time (outside the timed region). The
-    # simulator gets its solo and contended per-vertex times, and the row its paired
-    # one-unit baseline, from the same minutes as the placed inferences: this host's speed
-    # drifts by up to a third between runs a minute apart.
+    # alone, then every unit runs it at the same time (outside the timed region), so the
+    # simulator gets its solo and contended per-vertex times from the same minutes as the
+    # placed inferences: this host's speed drifts by up to a third between runs.
     calibrate: bool = False
 
 
@@ -195,7 +194,7 @@ def _whole_network_plan(dag) -> PlacementPlan:
 
 
 def _calibrate(whole: PlacementPlan, rank: int, blocks, image, status: _Status, keep: bool,
-               solo_latency: list, solo_samples: dict, shared_samples: dict) -> None:
+               solo_samples: dict, shared_samples: dict) -> None:
     """The whole network on unit 0 alone, then on every unit at once (see ``calibrate``)."""
     import torch.distributed as dist
 
@@ -206,12 +205,9 @@ def _calibrate(whole: PlacementPlan, rank: int, blocks, image, status: _Status, 
         if not together and rank != 0:
             continue
         seconds: dict[int, float] = {}
-        t0 = time.perf_counter()
         run_schedule(whole, 0, blocks, None, image, status, seconds)
         if not keep:
             continue
-        if not together:
-            solo_latency.append(time.perf_counter() - t0)
         for v, s in seconds.items():
             (shared_samples if together else solo_samples).setdefault(v, []).append(s)
 
@@ -293,7 +289,6 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
     blocks = net.blocks
     calibrate = cfg.calibrate and cfg.mode == "placed" and world > 1 and device == "cpu"
     whole = _whole_network_plan(cfg.dag) if calibrate else None
-    solo_latency: list[float] = []
     solo_samples: dict[int, list[float]] = {}
     shared_samples: dict[int, list[float]] = {}
     with torch.inference_mode():
@@ -343,8 +338,7 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
                 for v, s in vertex_seconds.items():
                     vertex_samples.setdefault(v, []).append(s)
             if calibrate and it >= cfg.warmup:  # the last warm-up inference warms it up
-                _calibrate(whole, rank, blocks, image, status, it > cfg.warmup, solo_latency, solo_samples,
-                           shared_samples)
+                _calibrate(whole, rank, blocks, image, status, it > cfg.warmup, solo_samples, shared_samples)
     status.set(IN_BARRIER)
     mine = {
         "busy_s": busy, "faults": faults[cfg.warmup:], "bytes": sent_bytes, "messages": sent_msgs,
@@ -364,7 +358,6 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
         "out_bytes": {v: int(np.prod(shape)) * 4 for v, shape in shapes.items()},
         "image_bytes": int(image.numel()) * image.element_size(),
         "units": gathered,
-        "solo_latency_s": solo_latency,
         "solo_vertex_s": solo_samples,
         "pid": os.getpid(),
     }
