@@ -61,7 +61,7 @@ def wait_quiet(threshold: float, max_wait_s: float) -> float:
 def write(name: str, text: str, data: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"latency_{name}.md").write_text(text)
-    (RESULTS / f"latency_{name}.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+    (RESULTS / f"latency_{name}.json").write_text(json.dumps(data, indent=2, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)) + "\n")
     print(text)
     print(f"wrote {RESULTS / f'latency_{name}.md'}")
 

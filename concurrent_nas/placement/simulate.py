@@ -126,7 +126,7 @@ def simulate(
         Multiplies every compute time (1 for the measured speed).
     contended_s : mapping int -> float, optional
         Compute time of every vertex while the other units of its host compute too
-        (measured with :func:`.distributed.probe_contention`). Units that share a host
+        (measured by the calibration passes of :class:`.worker.UnitConfig`). Units that share a host
         share its caches and memory bandwidth: a vertex progresses at
         ``vertex_s / contended_s`` of its solo speed while another unit of its host is
         busy and at full speed while it is alone, re-evaluated whenever a unit of the
