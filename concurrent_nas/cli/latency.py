@@ -40,7 +40,8 @@ def register(sub) -> None:
                    help="seconds without progress before a unit counts as hung (default 60)")
     p.add_argument("--no-calibrate", dest="calibrate", action="store_false",
                    help="skip the whole-network inferences (alone, then on every unit at once) run between "
-                        "the placed ones: about 3x faster, but measured rows get no simulator error")
+                        "the placed ones (placed rows then do about a third of the compute), but measured rows "
+                        "get no simulator error")
     p.add_argument("--simulate-units", default="", help="also simulate these unit counts, e.g. 4,6,8,10")
     p.add_argument("--bandwidth-mbit", type=float, help="simulate a network of this bandwidth (Mbit/s) "
                    "instead of the measured loopback transfer model")
