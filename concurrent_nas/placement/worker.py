@@ -15,17 +15,16 @@ each machine).
 
 from __future__ import annotations
 
-import ctypes
 import datetime
 import os
 import resource
-import signal
 import time
 from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
 
+from ..orphans import die_with_parent
 from .plan import IMAGE, PlacementPlan, Transfer
 
 # Unit states in the shared status array the launcher reads to name a hung unit.
@@ -61,15 +60,6 @@ class UnitConfig:
     # simulator gets its solo and contended per-vertex times from the same minutes as the
     # placed inferences: this host's speed drifts by up to a third between runs.
     calibrate: bool = False
-
-
-def _die_with_parent() -> None:
-    """Ask the kernel to kill this process when its parent dies (Linux), so no orphans."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 class _Status:
@@ -421,5 +411,5 @@ def _pingpong(rank: int, cfg: UnitConfig, doorbells):
 
 def unit_process_main(rank, cfg, queue, states, beats, doorbells):
     """Entry point of a spawned unit process."""
-    _die_with_parent()
+    die_with_parent()  # no orphans, even when the launcher is SIGKILLed
     run_unit(rank, cfg, queue, states, beats, doorbells)

@@ -35,7 +35,6 @@ import multiprocessing
 import os
 import shutil
 import signal
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -307,15 +306,10 @@ def _watch_parent() -> None:
     """
     import threading
 
-    parent = os.getppid()
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
+    from ..orphans import die_with_parent
 
-            PR_SET_PDEATHSIG = 1
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
-        except (OSError, AttributeError):
-            pass  # the thread below still covers every death outside a long C call
+    parent = os.getppid()
+    die_with_parent()  # where it is not available, the thread below covers all but long C calls
 
     def watch():
         while os.getppid() == parent:
