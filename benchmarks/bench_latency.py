@@ -58,10 +58,15 @@ def wait_quiet(threshold: float, max_wait_s: float) -> float:
     return load()
 
 
+def _plain(value):
+    """JSON for what a table row holds besides plain numbers: arrays as lists, the rest as text."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)
+
+
 def write(name: str, text: str, data: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"latency_{name}.md").write_text(text)
-    (RESULTS / f"latency_{name}.json").write_text(json.dumps(data, indent=2, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)) + "\n")
+    (RESULTS / f"latency_{name}.json").write_text(json.dumps(data, indent=2, default=_plain) + "\n")
     print(text)
     print(f"wrote {RESULTS / f'latency_{name}.md'}")
 
