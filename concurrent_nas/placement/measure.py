@@ -47,7 +47,7 @@ class LatencyOptions:
     timeout_s: float = 60.0
     simulate_units: tuple[int, ...] = ()
     network: TransferModel | None = None  # None: the measured model of the first transport
-    calibrate: bool = True  # paired solo/contended inferences for the simulator (see module doc)
+    calibrate: bool = True  # solo and contended passes between placed inferences (see module doc)
 
 
 def summarize(latency_s) -> dict:
@@ -155,7 +155,7 @@ def measure_architecture(
                           threads=threads, repeats=options.repeats, warmup=options.warmup,
                           seed=options.seed, timeout_s=options.timeout_s,
                           fault=fault if placement != "single" else None,
-                          calibrate=options.calibrate and mode == "placed" and placement != "single")
+                          calibrate=options.calibrate)  # the units skip it where it does not apply
         if mode == "threads":
             cfg = replace(cfg, plan=replace(plan, units=units))
         progress(f"arch {arch_id}: {placement} on {units} unit(s), {transport}")
