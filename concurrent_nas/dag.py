@@ -141,6 +141,11 @@ def output_vertex(dag: nx.DiGraph) -> int:
     return next(v for v in dag if dag.out_degree(v) == 0)
 
 
+def block_count(dag: nx.DiGraph) -> int:
+    """Building blocks of an architecture: its ``nodes`` attribute, else vertices less input and output."""
+    return int(dag.graph.get("nodes", dag.number_of_nodes() - 2))
+
+
 def topological_order(dag: nx.DiGraph) -> list[int]:
     """A deterministic topological order (ties broken by ascending vertex id)."""
     return list(nx.lexicographical_topological_sort(dag))

@@ -9,11 +9,12 @@ half-written run or a corrupt table behind.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import networkx as nx
@@ -22,8 +23,63 @@ import pandas as pd
 from . import dag as dagmod
 from .errors import CnasError
 
+# Every file of a run directory is named here and nowhere else.
 MANIFEST = "manifest.json"
 ARCHITECTURES = "architectures.parquet"
+SCORES = "scores.parquet"
+SCORE_FAILURES = "score_failures.parquet"
+SCORES_SIDECAR = "scores.json"
+SCORES_PARTIAL = ".scores-partial"
+LATENCY = "latency.parquet"
+ACCURACY = "accuracy.parquet"
+HISTORY = "history.parquet"
+PARAMS = "params.parquet"
+CHECKPOINTS = "checkpoints"
+
+#: The columns every reader of a table may rely on (a table lacking one is refused).
+REQUIRED_COLUMNS = {
+    ARCHITECTURES: ("arch_id", "generator", "nodes", "width_profile"),
+    SCORES: ("arch_id", "generator", "nodes", "units", "eps", "cs", "comm_bytes", "entropy"),
+    LATENCY: ("arch_id", "generator", "nodes", "units", "median_ms"),
+    ACCURACY: ("arch_id", "generator", "nodes", "dataset", "top1"),
+}
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path, *, what: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` that replaces it only if the block succeeds.
+
+    Whatever ends the block early (an error, Ctrl-C, a kill turned into an exception)
+    removes the temporary file, so a half-written file never survives and an existing
+    ``path`` is left as it was. Failures to write (``OSError``, and the ``RuntimeError``
+    torch raises for some I/O failures) become one-line :class:`CnasError` s.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to (re)place.
+    what : str, optional
+        What the file is, for the error message ("checkpoint", ...).
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:
+        _unlink_quietly(tmp)
+        reason = getattr(exc, "strerror", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise CnasError(f"cannot write {what + ' ' if what else ''}{path}: {reason}") from None
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+
+
+def _unlink_quietly(path: Path) -> None:
+    # The cleanup must not replace the error being reported (a read-only directory
+    # refuses the unlink just as it refused the write).
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -62,22 +118,14 @@ def new_run_dir(out: str | Path, *, force: bool = False) -> Iterator[Path]:
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:
     """Write ``frame`` as Parquet atomically (temporary file, then rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_output(path) as tmp:
         frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise CnasError(f"cannot write {path}: {exc.strerror}") from None
 
 
 def write_json(obj: dict, path: str | Path) -> None:
     """Write ``obj`` as indented JSON atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def require_run(run: str | Path) -> Path:
@@ -180,3 +228,160 @@ def load_architectures(
             )
         table = table[table["arch_id"].isin(ids)]
     return [(int(r.arch_id), r.generator, row_to_dag(r)) for r in table.itertuples(index=False)]
+
+
+class Run:
+    """One run directory and its tables: the one way in for commands, reports and notebooks.
+
+    Tables are read on first access and checked once: a missing required table, an
+    empty one, or one that lacks a column the package relies on is a one-line
+    :class:`CnasError` naming the file and the command that makes it.
+
+    Parameters
+    ----------
+    path : str or Path
+        A run directory made by ``cnas sample``.
+
+    Examples
+    --------
+    >>> run = Run("runs/dp40")                           # doctest: +SKIP
+    >>> run.architectures.head()                         # doctest: +SKIP
+    >>> dag = run.dag(3)                                 # networkx.DiGraph of architecture 3
+    >>> parts = run.best_parts(3, units=4)               # {vertex: unit} of its lowest-CS option
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = require_run(path)
+        #: Label of the run in concatenated tables (the report makes duplicates unique).
+        self.name = self.path.name
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    # -- tables ---------------------------------------------------------------------
+    def file(self, name: str) -> Path:
+        """Path of file ``name`` (one of the module's table constants) in this run."""
+        return self.path / name
+
+    def has(self, name: str) -> bool:
+        """Whether the run holds file ``name``."""
+        return self.file(name).exists()
+
+    def made_by(self, name: str) -> str:
+        """The command that produces table ``name`` of this run."""
+        if name == ARCHITECTURES:
+            return self.manifest.get("command") or f"cnas sample --out {self.path}"
+        command = {SCORES: "score", LATENCY: "latency", ACCURACY: "train", HISTORY: "train", PARAMS: "params"}
+        return f"cnas {command.get(name, 'sample')} {self.path}"
+
+    def read(self, name: str, *, required: bool = True) -> pd.DataFrame | None:
+        """Table ``name``, checked: present (unless not ``required``), not empty, its columns.
+
+        Returns
+        -------
+        pandas.DataFrame or None
+            ``None`` only when the table is absent and not ``required``.
+        """
+        made_by = self.made_by(name)
+        if not self.has(name):
+            if not required:
+                return None
+            raise CnasError(f"{self.path} has no {name}; produce it with `{made_by}`")
+        frame = read_table(self.path, name, made_by=made_by)
+        if frame.empty:
+            raise CnasError(f"{self.file(name)} has no rows; delete it and re-run `{made_by}`")
+        missing = [c for c in REQUIRED_COLUMNS.get(name, ()) if c not in frame.columns]
+        if missing:
+            raise CnasError(f"{self.file(name)} lacks column(s) {', '.join(missing)}; re-create it with `{made_by}`")
+        return frame
+
+    def write(self, name: str, frame: pd.DataFrame) -> Path:
+        """Write table ``name`` atomically and forget any cached copy; returns its path."""
+        write_table(frame, self.file(name))
+        self.__dict__.pop(_CACHED.get(name, ""), None)
+        return self.file(name)
+
+    @functools.cached_property
+    def manifest(self) -> dict:
+        """``manifest.json`` as a dict (empty if the run has none)."""
+        return read_manifest(self.path)
+
+    @functools.cached_property
+    def architectures(self) -> pd.DataFrame:
+        """``architectures.parquet``: one row per architecture (required)."""
+        return self.read(ARCHITECTURES)
+
+    @functools.cached_property
+    def scores(self) -> pd.DataFrame:
+        """``scores.parquet``: one row per architecture, units and eps (required)."""
+        return self.read(SCORES)
+
+    @functools.cached_property
+    def latency(self) -> pd.DataFrame | None:
+        """``latency.parquet`` or ``None`` when the run has not been measured."""
+        return self.read(LATENCY, required=False)
+
+    @functools.cached_property
+    def accuracy(self) -> pd.DataFrame | None:
+        """``accuracy.parquet`` or ``None`` when the run has not been trained."""
+        return self.read(ACCURACY, required=False)
+
+    @functools.cached_property
+    def score_settings(self) -> dict:
+        """The scoring settings recorded in ``scores.json`` (empty if absent or unreadable)."""
+        try:
+            info = json.loads(self.file(SCORES_SIDECAR).read_text())
+        except (OSError, ValueError):
+            return {}
+        settings = info.get("settings") if isinstance(info, dict) else None
+        return settings if isinstance(settings, dict) else {}
+
+    # -- architectures ----------------------------------------------------------------
+    def ids(self) -> list[int]:
+        """Architecture ids of the run, ascending."""
+        return sorted(int(i) for i in self.architectures["arch_id"])
+
+    def dag(self, arch_id: int) -> nx.DiGraph:
+        """The DAG of architecture ``arch_id``."""
+        rows = self.architectures[self.architectures["arch_id"] == arch_id]
+        if rows.empty:
+            ids = self.ids()
+            raise CnasError(f"{self.path} has no architecture {arch_id} (ids {ids[0]}..{ids[-1]})")
+        return row_to_dag(rows.iloc[0])
+
+    def best_parts(self, arch_id: int, units: int) -> dict[int, int] | None:
+        """``{vertex: unit}`` of the lowest-CS option scored for ``arch_id`` on ``units``.
+
+        ``None`` when the run has no scores, or none for that architecture and unit count.
+        Ties in CS go to the smaller eps, as ``cnas score`` marks them.
+        """
+        if not self.has(SCORES):
+            return None
+        scores = self.scores
+        rows = scores[(scores["arch_id"] == arch_id) & (scores["units"] == units)]
+        if rows.empty or "parts" not in rows.columns:
+            return None
+        if "best" in rows.columns and rows["best"].any():
+            row = rows[rows["best"]].iloc[0]
+        else:
+            row = rows.sort_values(["cs", "eps"], kind="stable").iloc[0]
+        vertices = sorted(self.dag(arch_id))
+        parts = [int(p) for p in row["parts"]]
+        if len(parts) != len(vertices):
+            return None
+        return dict(zip(vertices, parts))
+
+    def load(self) -> "Run":
+        """Read and check every table a report needs now (scores required); returns self."""
+        for attr in ("architectures", "scores", "latency", "accuracy", "score_settings"):
+            getattr(self, attr)
+        return self
+
+
+#: Cached attribute of :class:`Run` holding each table, dropped when it is rewritten.
+_CACHED = {ARCHITECTURES: "architectures", SCORES: "scores", LATENCY: "latency", ACCURACY: "accuracy"}
+
+
+def load_run(path: str | Path) -> Run:
+    """A :class:`Run` with the tables of a report read and checked (scores required)."""
+    return Run(path).load()

@@ -285,15 +285,15 @@ def test_cli_params_summarises_and_writes_per_architecture_counts(small_dp_run, 
 def test_settings_options_ignore_a_commands_own_fields():
     import argparse
 
-    from concurrent_nas.cli.compile import add_settings_arguments, settings_from_args
+    from concurrent_nas.cli.common import add_compile_options, compile_settings_from_args
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--image-size", dest="image_size", type=int, default=None)  # the command's own
-    add_settings_arguments(parser, skip=("image_size",))
+    add_compile_options(parser, skip=("image_size",))
     args = parser.parse_args(["--staging", "greedy", "--channel-cap", "128"])
-    settings = settings_from_args(args)
+    settings = compile_settings_from_args(args)
     assert settings == CompileSettings(staging="greedy", channel_cap=128)
-    assert settings_from_args(args, image_size=64).image_size == 64
+    assert compile_settings_from_args(args, image_size=64).image_size == 64
 
 
 # --- property: any DAG, any settings ----------------------------------------------------

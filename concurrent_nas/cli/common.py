@@ -1,8 +1,9 @@
-"""Helpers shared by subcommands: progress bars, list parsing, --param parsing."""
+"""Helpers shared by subcommands: progress bars, list parsing, --param parsing, flags from dataclasses."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import CnasError
@@ -44,3 +45,163 @@ def _parse_list(text: str, what: str, kind, noun: str) -> list:
     if not values:
         raise CnasError(f"{what} expects at least one value")
     return values
+
+
+# -- flags derived from settings dataclasses ---------------------------------------------
+# One source for each default: a command adds one flag per dataclass field, its help
+# is the field's description in the class docstring, and a flag left out stays None so
+# the dataclass's own default applies (timm's trick of dropping None keyword arguments).
+
+
+def field_help(cls) -> dict[str, str]:
+    """First sentence of each field's entry in ``cls``'s numpydoc Parameters/Attributes."""
+    import inspect
+    import re
+
+    doc = inspect.getdoc(cls) or ""
+    helps: dict[str, str] = {}
+    name, lines = None, []
+    for line in doc.splitlines() + [""]:
+        head = re.match(r"^(\w+)\s*:", line)
+        if head or (name and line and not line.startswith(" ")):
+            if name:
+                helps[name] = _first_sentence(" ".join(lines))
+            name, lines = (head.group(1), []) if head else (None, [])
+        elif name and line.strip():
+            lines.append(line.strip())
+    if name:
+        helps[name] = _first_sentence(" ".join(lines))
+    return helps
+
+
+def _first_sentence(text: str) -> str:
+    end = text.find(". ")
+    return (text if end < 0 else text[: end + 1]).replace("``", "").strip().rstrip(".")
+
+
+def add_options(
+    parser,
+    cls,
+    *,
+    fields: Sequence[str] | None = None,
+    skip: Sequence[str] = (),
+    flags: Mapping[str, str] | None = None,
+    choices: Mapping[str, Sequence] | None = None,
+    helps: Mapping[str, str] | None = None,
+    title: str | None = None,
+    dest_prefix: str = "",
+) -> None:
+    """Add one flag per field of dataclass ``cls``, with the field's default and help.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    cls : dataclass type
+        Its fields' defaults and docstring give each flag's default and help text.
+    fields : sequence of str, optional
+        The fields to expose (default: every field not in ``skip``).
+    flags : mapping, optional
+        Field -> flag where the flag is not ``--field-name`` (e.g. ``num_classes``:
+        ``--classes``).
+    choices : mapping, optional
+        Field -> allowed values.
+    helps : mapping, optional
+        Field -> help text that replaces the docstring's.
+    title : str, optional
+        Put the flags in an argument group of this title.
+    dest_prefix : str, optional
+        Prefix of the attribute names on the parsed namespace, where two dataclasses
+        of one command share a field name.
+    """
+    import argparse
+    import dataclasses
+
+    flags, choices = dict(flags or {}), dict(choices or {})
+    texts = {**field_help(cls), **dict(helps or {})}
+    defaults = {f.name: _field_default(f) for f in dataclasses.fields(cls)}
+    chosen = [f for f in (fields or defaults) if f not in skip]
+    target = parser.add_argument_group(title) if title else parser
+    for name in chosen:
+        default = defaults[name]
+        flag = flags.get(name, "--" + name.replace("_", "-"))
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        kwargs = {"dest": dest_prefix + name, "default": None,
+                  "help": f"{texts.get(name, name.replace('_', ' '))} (default {shown})"}
+        if isinstance(default, bool):
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif isinstance(default, tuple):
+            kind = type(default[0]) if default else str
+            kwargs["type"] = _list_of(kind, flag)
+            kwargs["metavar"] = "A,B,..."
+        else:
+            kwargs["type"] = type(default) if default is not None else str
+        if name in choices:
+            kwargs["choices"] = list(choices[name])
+        target.add_argument(flag, **kwargs)
+    parser.set_defaults(**{f"_options_{cls.__name__}{dest_prefix}": tuple(chosen)})
+
+
+def options_given(args, cls, *, dest_prefix: str = "") -> dict[str, Any]:
+    """The fields of ``cls`` whose flags (added by :func:`add_options`) were given."""
+    fields = getattr(args, f"_options_{cls.__name__}{dest_prefix}", ())
+    values = {f: getattr(args, dest_prefix + f, None) for f in fields}
+    return {f: v for f, v in values.items() if v is not None}
+
+
+def options_from_args(args, cls, *, dest_prefix: str = "", **overrides):
+    """Build ``cls`` from the flags given (the rest keep the dataclass defaults).
+
+    ``overrides`` win over flags. A ``TypeError`` from the dataclass becomes a
+    one-line :class:`CnasError`; its own validation errors pass through as they are.
+    """
+    values = {**options_given(args, cls, dest_prefix=dest_prefix), **overrides}
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise CnasError(f"bad setting: {exc}") from None
+
+
+def _field_default(field):
+    import dataclasses
+
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
+
+
+def _list_of(kind, flag: str):
+    noun = {int: "integers", float: "numbers"}.get(kind, "values")
+
+    def parse(text: str) -> tuple:
+        return tuple(_parse_list(text, flag, kind, noun))
+
+    return parse
+
+
+# -- compile settings: shared by every command that builds or costs a network ----------
+COMPILE_FLAGS = {"num_classes": "--classes"}
+#: Fields a user never sets from the command line.
+COMPILE_HIDDEN = ("bytes_per_element",)
+
+
+def add_compile_options(parser, *, skip: Sequence[str] = ()) -> None:
+    """Add one flag per :class:`~concurrent_nas.shapes.CompileSettings` field."""
+    from ..shapes import CompileSettings
+
+    # No argparse choices: CompileSettings itself names a bad value and the valid ones.
+    add_options(parser, CompileSettings, skip=(*COMPILE_HIDDEN, *skip), flags=COMPILE_FLAGS,
+                title="compile settings")
+
+
+def compile_settings_from_args(args, **overrides):
+    """The :class:`~concurrent_nas.shapes.CompileSettings` the flags of :func:`add_compile_options` name.
+
+    Only fields whose flag was given, plus ``overrides``, differ from the defaults, so a
+    command's own option of the same name (e.g. ``cnas train --image-size``) only
+    reaches the settings when the command passes it in ``overrides``.
+    """
+    from ..shapes import CompileSettings
+
+    return options_from_args(args, CompileSettings, **overrides)

@@ -2,54 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
-
 from ..errors import CnasError
-
-# Option name -> CompileSettings field; shared with `cnas params` (and any command that compiles).
-SETTING_OPTIONS = {
-    "image_size": ("--image-size", int, "input image height = width"),
-    "in_channels": ("--in-channels", int, "image channels"),
-    "stem_channels": ("--stem-channels", int, "channels of the stem (input vertex)"),
-    "channel_cap": ("--channel-cap", int, "most channels any block outputs"),
-    "staging": ("--staging", str, "uniform | greedy | probabilistic"),
-    "staging_prob": ("--staging-prob", float, "staging probability of the probabilistic mode"),
-    "staging_seed": ("--staging-seed", int, "seed of the probabilistic staging decisions"),
-    "channel_multiplier": ("--channel-multiplier", int, "channel growth of a staged block"),
-    "num_classes": ("--classes", int, "logits of the classifier"),
-}
-
-
-def add_settings_arguments(parser: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()) -> None:
-    """Add one option per :class:`CompileSettings` field (defaults from the dataclass)."""
-    from ..shapes import CompileSettings
-
-    defaults = CompileSettings()
-    group = parser.add_argument_group("compile settings")
-    added = []
-    for field, (flag, kind, text) in SETTING_OPTIONS.items():
-        if field in skip:
-            continue
-        default = getattr(defaults, field)
-        group.add_argument(flag, dest=field, type=kind, default=default, help=f"{text} (default {default})")
-        added.append(field)
-    # Remember which attributes are settings: a command may have its own `image_size`.
-    parser.set_defaults(_compile_settings_fields=tuple(added))
-
-
-def settings_from_args(args, **overrides):
-    """The :class:`CompileSettings` named by the options of :func:`add_settings_arguments`.
-
-    Only the options that function added are read (skipped fields keep their defaults
-    unless given in ``overrides``), so a command's own ``--image-size`` does not leak in.
-    """
-    from ..shapes import CompileSettings
-
-    fields = getattr(args, "_compile_settings_fields", tuple(SETTING_OPTIONS))
-    values = {f: getattr(args, f) for f in fields if hasattr(args, f)}
-    values.update(overrides)
-    return CompileSettings(**values)
-
+from .common import add_compile_options, compile_settings_from_args
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -62,7 +16,7 @@ def register(sub) -> None:
     )
     p.add_argument("source", help="run directory, or a node-link JSON graph file")
     p.add_argument("id", nargs="?", type=int, help="architecture id in the run (required for a run)")
-    add_settings_arguments(p)
+    add_compile_options(p)
     p.add_argument("--save", metavar="FILE", help="build the model and save architecture + weights to FILE")
     p.add_argument("--init-seed", type=int, default=0, help="seed of the initial weights for --save (default 0)")
     p.add_argument("--check", action="store_true",
@@ -103,7 +57,7 @@ def run(args) -> int:
     from ..rundir import load_architectures
     from ..shapes import shape_pass
 
-    settings = settings_from_args(args)
+    settings = compile_settings_from_args(args)
     path_is_run = not (str(args.source).endswith(".json"))
     if path_is_run and args.id is None:
         raise CnasError(f"give an architecture id: `cnas compile {args.source} ID` (ids start at 0)")

@@ -11,7 +11,7 @@ LATENCY = "latency.parquet"
 
 
 def register(sub) -> None:
-    from .compile import add_settings_arguments
+    from .common import add_compile_options
 
     p = sub.add_parser(
         "latency",
@@ -49,7 +49,7 @@ def register(sub) -> None:
     p.add_argument("--master", metavar="HOST:PORT", help="units on several machines: address of unit 0 "
                    "(run the same command with --rank 0..N-1 on each machine)")
     p.add_argument("--rank", type=int, help="this machine's unit with --master")
-    add_settings_arguments(p, skip=("image_size",))
+    add_compile_options(p, skip=("image_size",))
     p.set_defaults(func=run)
 
 
@@ -135,11 +135,11 @@ def run(args) -> int:
     from ..placement.distributed import probe_transfers
     from ..placement.measure import KEY, measure_architecture
     from ..rundir import load_architectures, write_table
-    from .compile import settings_from_args
+    from .common import compile_settings_from_args
     from .common import progress_bar
 
     options = _options(args)
-    settings = settings_from_args(args, image_size=args.image)
+    settings = compile_settings_from_args(args, image_size=args.image)
     ids = parse_int_list(args.ids, "--ids") if args.ids else None
     if args.master or args.rank is not None:
         return _remote(args, options, settings, ids)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .common import progress_bar
-from .compile import add_settings_arguments, settings_from_args
+from .common import add_compile_options, compile_settings_from_args
 
 PARAMS_TABLE = "params.parquet"
 
@@ -17,7 +17,7 @@ def register(sub) -> None:
         f"the per-architecture counts to RUN/{PARAMS_TABLE}.",
     )
     p.add_argument("runs", nargs="+", metavar="RUN", help="run directories made by `cnas sample`")
-    add_settings_arguments(p, skip=("staging",))
+    add_compile_options(p, skip=("staging",))
     p.add_argument("--staging", default="greedy,probabilistic",
                    help="comma-separated staging modes (default greedy,probabilistic)")
     p.add_argument("--out", metavar="FILE", help="also write the summary table (.csv, .md or .json)")
@@ -92,7 +92,7 @@ def run(args) -> int:
     unknown = [m for m in modes if m not in STAGING_MODES]
     if unknown or not modes:
         raise CnasError(f"--staging expects modes from {', '.join(STAGING_MODES)}, got '{args.staging}'")
-    settings = settings_from_args(args, staging=modes[0])
+    settings = compile_settings_from_args(args, staging=modes[0])
     total = sum(len(read_architectures(r)) for r in args.runs)  # fails early on a bad run
     with progress_bar(total, "params", unit="arch") as bar:
         frame = parameter_table(args.runs, modes, settings, progress=bar.update)

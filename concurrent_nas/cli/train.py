@@ -11,7 +11,7 @@ DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_MOMENTUM = 10, 0.01, 0.9
 
 
 def register(sub) -> None:
-    from .compile import add_settings_arguments
+    from .common import add_compile_options
 
     p = sub.add_parser(
         "train",
@@ -44,7 +44,7 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads of torch (default: torch's choice; 1 is fastest on a busy machine)")
     p.add_argument("--restart", action="store_true", help="discard checkpoints and train from scratch")
-    add_settings_arguments(p, skip=("image_size", "in_channels", "num_classes"))
+    add_compile_options(p, skip=("image_size", "in_channels", "num_classes"))
     p.set_defaults(func=run)
 
 
@@ -77,7 +77,7 @@ def config_from_args(args, dataset: str):
 
 def run(args) -> int:
     from ..rundir import require_run
-    from .compile import settings_from_args
+    from .common import compile_settings_from_args
 
 
     require_run(args.run)
@@ -90,7 +90,7 @@ def run(args) -> int:
     else:
         kind = args.dataset
     # Everything cheap is validated before the data set is read (minutes for big ones).
-    settings = settings_from_args(args)
+    settings = compile_settings_from_args(args)
     from ..rundir import load_architectures
     from ..training.baselines import BASELINES
 
