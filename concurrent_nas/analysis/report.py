@@ -321,18 +321,7 @@ def build_report(
     return report
 
 
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.5g}"
-    return str(value)
 
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    """``frame`` as a GitHub markdown table; floats with 5 significant digits."""
-    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *body])
 
 
 _TABLE_NOTES = {
@@ -363,7 +352,7 @@ def summary_markdown(report: Report, written: Sequence[str] = ()) -> str:
             for r in report.runs
         ]
     )
-    lines += [markdown_table(runs), "", "## Figures", ""]
+    lines += [tbl.markdown_table(runs), "", "## Figures", ""]
     for stem, caption in FIGURES.items():
         if stem in report.figures:
             files = [w for w in written if Path(w).stem == stem and not w.startswith("tables/")]
@@ -378,7 +367,7 @@ def summary_markdown(report: Report, written: Sequence[str] = ()) -> str:
                       f"{report.drawing['run']}; input = common node (grey), output = gather node (black).", ""]
             lines += [f"- {units} units: partition from {src}" for units, src in sorted(report.drawing["origin"].items())]
         if stem in report.tables:
-            lines += ["", f"## {caption}", "", _TABLE_NOTES.get(stem, ""), "", markdown_table(report.tables[stem])]
+            lines += ["", f"## {caption}", "", _TABLE_NOTES.get(stem, ""), "", tbl.markdown_table(report.tables[stem])]
     return "\n".join(lines) + "\n"
 
 

@@ -331,3 +331,21 @@ def require_columns(frame: pd.DataFrame, required: Sequence[str], where: str, ma
         raise CnasError(
             f"{where} lacks column(s) {', '.join(missing)}; re-create it with `{made_by}`"
         )
+
+
+def markdown_table(frame: pd.DataFrame, float_format=lambda v: f"{v:.5g}") -> str:
+    """``frame`` as a GitHub markdown table (no ``tabulate`` dependency).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+    float_format : callable, optional
+        Formats float cells (default: 5 significant digits); other cells use ``str``.
+    """
+    def cell(value) -> str:
+        return float_format(value) if isinstance(value, float) else str(value)
+
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
