@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from concurrent_nas.rundir import load_parquet
+from concurrent_nas.rundir import ARCHITECTURES, SCORES, load_parquet
 
 RESULTS = Path(__file__).resolve().parent / "results" / "report.md"
 
@@ -33,8 +33,8 @@ def main() -> int:
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
 
-    rows = sum(len(load_parquet(Path(r) / "scores.parquet")) for r in args.runs)
-    archs = sum(len(load_parquet(Path(r) / "architectures.parquet")) for r in args.runs)
+    rows = sum(len(load_parquet(Path(r) / SCORES)) for r in args.runs)
+    archs = sum(len(load_parquet(Path(r) / ARCHITECTURES)) for r in args.runs)
     times, loads = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeat):

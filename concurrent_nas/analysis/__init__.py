@@ -6,7 +6,6 @@
 """
 
 from .figures import (
-    PALETTE,
     accuracy_figure,
     communication_figure,
     concurrency_score_figure,
@@ -18,7 +17,8 @@ from .figures import (
     partition_figure,
     width_depth_figure,
 )
-from .report import RunData, Report, build_report, load_run, load_runs, summary_markdown, write_report
+from ..rundir import Run, load_run
+from .report import Report, build_report, load_runs, summary_markdown, write_report
 from .tables import (
     accuracy_vs_score,
     best_options,
@@ -33,9 +33,8 @@ from .tables import (
 )
 
 __all__ = [
-    "PALETTE",
     "Report",
-    "RunData",
+    "Run",
     "accuracy_figure",
     "accuracy_vs_score",
     "best_options",

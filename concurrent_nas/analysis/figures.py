@@ -19,19 +19,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from .. import dag as dagmod
+from ..errors import CnasError
 from .tables import BYTES_PER_MB, ordered_generators, profile_matrix
 
-# Colour-blind-safe Okabe-Ito colours for the paper's generators; the references get
-# neutral tones so the random generators stand out.
-PALETTE = {
-    "er": "#0072B2",
-    "ba": "#E69F00",
-    "ws": "#009E73",
-    "dp": "#D55E00",
-    "fb": "#CC79A7",
-    "chain": "#7F7F7F",
-    "resnet50": "#000000",
-}
+# Colours of generators added later without one of their own: stable per name.
 _EXTRA = ("#56B4E9", "#F0E442", "#8C564B", "#17BECF", "#BCBD22")
 
 # Colours of the units in the partition drawing (the common input and the gather
@@ -45,10 +36,16 @@ GATHER_COLOR = "#000000"
 
 
 def generator_color(name: str) -> str:
-    """The colour of generator ``name`` in every figure (stable for unknown names too)."""
-    if name in PALETTE:
-        return PALETTE[name]
-    # A stable choice for generators added later: same name, same colour, every run.
+    """The colour of generator ``name`` in every figure: the registry's, else a stable one."""
+    from ..generators import get_generator
+
+    try:
+        color = get_generator(name).color
+    except CnasError:  # not registered: a graph file's "custom" generator, say
+        color = None
+    if color:
+        return color
+    # Same name, same colour, every run.
     return _EXTRA[sum(str(name).encode()) % len(_EXTRA)]
 
 

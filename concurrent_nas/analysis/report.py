@@ -2,8 +2,8 @@
 
 Three steps, kept apart so a notebook can use any one of them:
 
-1. :func:`load_run` reads a run directory (clear errors for a missing, empty or corrupt
-   table, naming the command that makes it);
+1. :func:`load_runs` reads run directories as :class:`~concurrent_nas.rundir.Run` objects
+   (clear errors for a missing, empty or corrupt table, naming the command that makes it);
 2. :func:`build_report` turns loaded runs into figures, the tables behind them and notes
    on what was skipped (pure apart from partitioning one architecture for Fig. 11 when
    ``scores.parquet`` lacks a unit count);
@@ -24,14 +24,10 @@ import pandas as pd
 
 from .. import dag as dagmod
 from .. import rundir
+from ..rundir import SCORES, Run, load_run
 from ..errors import CnasError
 from . import figures as figs
 from . import tables as tbl
-
-SCORES = "scores.parquet"
-LATENCY = "latency.parquet"
-ACCURACY = "accuracy.parquet"
-SCORES_SIDECAR = "scores.json"
 
 #: Figure file stems in the order they appear in ``summary.md``.
 FIGURES = {
@@ -47,20 +43,6 @@ FIGURES = {
 
 
 @dataclass
-class RunData:
-    """The tables of one run directory; ``latency`` and ``accuracy`` are optional."""
-
-    path: Path
-    name: str
-    manifest: dict
-    architectures: pd.DataFrame
-    scores: pd.DataFrame
-    latency: pd.DataFrame | None = None
-    accuracy: pd.DataFrame | None = None
-    score_settings: dict = field(default_factory=dict)
-
-
-@dataclass
 class Report:
     """Everything a report holds before it is written: figures, tables, notes."""
 
@@ -71,64 +53,8 @@ class Report:
     drawing: dict = field(default_factory=dict)
 
 
-def _score_command(run: Path) -> str:
-    return f"cnas score {run}"
-
-
-def _read_optional(run: Path, name: str, made_by: str, required: Sequence[str]) -> pd.DataFrame | None:
-    if not (run / name).exists():
-        return None
-    frame = rundir.read_table(run, name, made_by=made_by)
-    if frame.empty:
-        raise CnasError(f"{run / name} has no rows; delete it and re-run `{made_by}`")
-    tbl.require_columns(frame, required, str(run / name), made_by)
-    return frame
-
-
-def load_run(run: str | Path) -> RunData:
-    """Read the tables of one run directory for a report.
-
-    ``architectures.parquet`` and ``scores.parquet`` are required; ``latency.parquet``
-    and ``accuracy.parquet`` are read when present.
-
-    Raises
-    ------
-    CnasError
-        If the directory is not a run, a required table is missing, empty, corrupt or
-        lacks a column: the message names the file and the command that produces it.
-    """
-    path = rundir.require_run(run)
-    manifest = rundir.read_manifest(path)
-    sample_cmd = manifest.get("command") or f"cnas sample --out {path}"
-    architectures = rundir.read_table(path, rundir.ARCHITECTURES, made_by=sample_cmd)
-    if architectures.empty:
-        raise CnasError(f"{path / rundir.ARCHITECTURES} has no architectures; re-create the run with `{sample_cmd}`")
-    tbl.require_columns(architectures, tbl.ARCHITECTURE_COLUMNS, str(path / rundir.ARCHITECTURES), sample_cmd)
-    scores = rundir.read_table(path, SCORES, made_by=_score_command(path))
-    if scores.empty:
-        raise CnasError(f"{path / SCORES} has no rows; delete it and re-run `{_score_command(path)}`")
-    tbl.require_columns(scores, tbl.SCORE_COLUMNS, str(path / SCORES), _score_command(path))
-    latency = _read_optional(path, LATENCY, f"cnas latency {path}", tbl.LATENCY_COLUMNS)
-    accuracy = _read_optional(path, ACCURACY, f"cnas train {path}", tbl.ACCURACY_COLUMNS)
-    return RunData(path, path.name, manifest, architectures, scores, latency, accuracy, _score_settings(path))
-
-
-def _score_settings(run: Path) -> dict:
-    """The settings ``cnas score`` recorded in ``scores.json`` (empty if unreadable)."""
-    import json
-
-    try:
-        info = json.loads((run / SCORES_SIDECAR).read_text())
-    except (OSError, ValueError):
-        # Only Fig. 11's extra unit counts use these; without them the defaults apply
-        # and summary.md says which settings were used.
-        return {}
-    settings = info.get("settings") if isinstance(info, dict) else None
-    return settings if isinstance(settings, dict) else {}
-
-
-def load_runs(runs: Sequence[str | Path]) -> list[RunData]:
-    """:func:`load_run` for each run; runs with the same directory name keep their path."""
+def load_runs(runs: Sequence[str | Path]) -> list[Run]:
+    """:func:`~concurrent_nas.rundir.load_run` for each run; runs with the same directory name keep their path."""
     if not runs:
         raise CnasError("no run given; pass one or more run directories made by `cnas sample` and `cnas score`")
     loaded = [load_run(r) for r in runs]
@@ -141,20 +67,19 @@ def load_runs(runs: Sequence[str | Path]) -> list[RunData]:
     return loaded
 
 
-def _concat(runs: Sequence[RunData], attr: str) -> pd.DataFrame | None:
+def _concat(runs: Sequence[Run], attr: str) -> pd.DataFrame | None:
     frames = [getattr(r, attr).assign(run=r.name) for r in runs if getattr(r, attr) is not None]
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
 def _drawing_partitions(
-    run: RunData, arch_id: int, units_list: Sequence[int]
+    run: Run, arch_id: int, units_list: Sequence[int]
 ) -> tuple[nx.DiGraph, dict[int, dict[int, int]], dict[int, str], list[str]]:
     """DAG and ``{units: {vertex: part}}`` for Fig. 11, from scores where possible."""
-    rows = run.architectures[run.architectures["arch_id"] == arch_id]
-    if rows.empty:
-        ids = run.architectures["arch_id"]
-        raise CnasError(f"{run.path} has no architecture {arch_id} (ids {ids.min()}..{ids.max()}); choose --arch")
-    dag = rundir.row_to_dag(rows.iloc[0])
+    try:
+        dag = run.dag(arch_id)
+    except CnasError as exc:
+        raise CnasError(f"{exc}; choose --arch") from None
     vertices = sorted(dag)
     best = tbl.best_options(run.scores.assign(run=run.name))
     best = best[best["arch_id"] == arch_id]
@@ -206,14 +131,14 @@ def _score_kwargs(recorded: dict) -> dict:
 
 
 def build_report(
-    runs: Sequence[RunData], *, arch_id: int = 0, draw_units: Sequence[int] = (2, 4, 8),
+    runs: Sequence[Run], *, arch_id: int = 0, draw_units: Sequence[int] = (2, 4, 8),
     progress=None,
 ) -> Report:
     """Figures, summary tables and notes for loaded runs.
 
     Parameters
     ----------
-    runs : sequence of RunData
+    runs : sequence of Run
         From :func:`load_runs`.
     arch_id : int, default 0
         Architecture of the first run drawn in Fig. 11.
@@ -258,7 +183,7 @@ def build_report(
     ref_rows = pd.DataFrame(
         {
             "generator": [name for name in references],
-            "nodes": [d.number_of_nodes() - 2 for d in references.values()],
+            "nodes": [dagmod.block_count(d) for d in references.values()],
             "width_profile": [dagmod.width_profile(d) for d in references.values()],
         }
     )

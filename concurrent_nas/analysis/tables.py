@@ -307,16 +307,15 @@ def accuracy_summary(joined: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-#: Paper order of the generators; anything else follows alphabetically.
-GENERATOR_ORDER = ("er", "ba", "ws", "dp", "fb", "chain", "resnet50")
-
-
 def generator_rank(name: str) -> tuple[int, str]:
-    """Sort key that puts generators in the paper's order, unknown names last."""
+    """Sort key: registered generators in the registry's order (the paper's), others after by name."""
+    from ..generators import list_generators
+
+    order = list_generators()
     try:
-        return (GENERATOR_ORDER.index(name), "")
+        return (order.index(name), "")
     except ValueError:
-        return (len(GENERATOR_ORDER), str(name))
+        return (len(order), str(name))
 
 
 def ordered_generators(names) -> list[str]:

@@ -16,6 +16,7 @@ from .registry import check_probability, register
 
 @register(
     "er",
+    color="#0072B2",
     summary="Erdős–Rényi: every edge exists independently with probability p",
     family="independent probability",
     defaults={"p": 0.2},
@@ -32,6 +33,7 @@ def erdos_renyi(n: int, rng: np.random.Generator, *, p: float) -> nx.Graph:
 
 @register(
     "ba",
+    color="#E69F00",
     summary="Barabási–Albert: each new vertex attaches m edges, preferring high degree",
     family="degree probability",
     defaults={"m": 5},
@@ -71,6 +73,7 @@ def ring_lattice(n: int, k: int) -> nx.Graph:
 
 @register(
     "ws",
+    color="#009E73",
     summary="Watts–Strogatz: ring lattice of degree k, each edge rewired with probability p",
     family="enforced grouping",
     defaults={"k": 4, "p": 0.75},

@@ -23,6 +23,7 @@ def edge_probability(d: np.ndarray, p: float, alpha: float, beta: float) -> np.n
 
 @register(
     "dp",
+    color="#D55E00",
     summary="distance probability: ring, edge at ring distance d with probability alpha * p**(beta*d)",
     family="distance probability",
     defaults={"p": 0.55, "alpha": 1.0, "beta": 1.0},

@@ -13,6 +13,7 @@ RESNET50_BLOCKS = (3, 4, 6, 3)
 
 @register(
     "chain",
+    color="#7F7F7F",
     summary="a plain chain of blocks: the single-chain extreme, no concurrency at all",
     family="reference",
     random=False,
@@ -25,6 +26,7 @@ def chain(n: int, rng: np.random.Generator) -> nx.DiGraph:
 
 @register(
     "resnet50",
+    color="#000000",
     summary="ResNet-50 at block level: 16 bottlenecks (1x1, 3x3, 1x1, add) with residual branches",
     family="reference",
     random=False,

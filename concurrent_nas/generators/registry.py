@@ -35,6 +35,7 @@ class GeneratorSpec:
     random: bool = True
     builds_dag: bool = False
     fixed_size: bool = False
+    color: str | None = None
 
     def resolve_params(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
         """Defaults overridden by ``params``, each coerced to its default's type.
@@ -67,14 +68,19 @@ def register(
     random: bool = True,
     builds_dag: bool = False,
     fixed_size: bool = False,
+    color: str | None = None,
 ) -> Callable[[Callable[..., nx.Graph]], Callable[..., nx.Graph]]:
-    """Decorator adding a generator function to the registry under ``name``."""
+    """Decorator adding a generator function to the registry under ``name``.
+
+    ``color`` is the generator's colour in every figure (a stable one is derived from
+    the name when it is not given).
+    """
 
     def decorate(build: Callable[..., nx.Graph]) -> Callable[..., nx.Graph]:
         if name in _REGISTRY:
             raise RuntimeError(f"generator {name!r} registered twice")
         _REGISTRY[name] = GeneratorSpec(
-            name, build, summary, family, dict(defaults or {}), random, builds_dag, fixed_size
+            name, build, summary, family, dict(defaults or {}), random, builds_dag, fixed_size, color
         )
         return build
 
@@ -154,7 +160,7 @@ def generate(
     oriented = graph if spec.builds_dag else dagmod.dfs_orient(graph)
     dag = dagmod.add_input_output(oriented)
     dag.graph.update(
-        generator=name, params=resolved, nodes=dag.number_of_nodes() - 2, seed=int(seed), index=int(index)
+        generator=name, params=resolved, nodes=dagmod.block_count(dag), seed=int(seed), index=int(index)
     )
     return dag
 

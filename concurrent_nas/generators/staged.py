@@ -15,6 +15,7 @@ _BASE_KEYS = {"er": ("p",), "ba": ("m",), "ws": ("k", "p"), "dp": ("p",)}
 
 @register(
     "fb",
+    color="#CC79A7",
     summary="RandWire baseline: random stages chained in series through merge + downsample vertices",
     family="prior work (staged)",
     defaults={"stages": 3, "base": "ws", "k": 4, "p": 0.75, "m": 5},
