@@ -3,10 +3,12 @@
 The pipeline, one module each: :mod:`generators` sample DAGs, :mod:`shapes` computes
 per-vertex shapes and costs without torch, :mod:`scoring` partitions the DAG over n units
 (KaHyPar) into a concurrency score, :mod:`compiler` builds the ``torch.nn.Module``,
-:mod:`placement` runs it split over processes and measures latency.
+:mod:`placement` runs it split over processes and measures latency, :mod:`analysis`
+draws the paper's figures. :class:`Run` is the one way into a run directory.
 
-Torch is imported only when something that needs it is first used, so sampling and
-scoring stay fast.
+Everything a notebook needs is importable from here (``docs/api.md`` has an example
+per entry). Names are resolved on first use, so ``import concurrent_nas`` imports
+neither torch nor KaHyPar.
 """
 
 from __future__ import annotations
@@ -22,12 +24,32 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-# name -> module that defines it; resolved on first access (PEP 562) to keep torch out
-# of `import concurrent_nas`.
+# name -> module that defines it; resolved on first access (PEP 562).
 _LAZY = {
-    "compile": "concurrent_nas.compiler",
+    # sampling and run directories
+    "sample_architectures": "concurrent_nas.sampling",
+    "write_run": "concurrent_nas.sampling",
+    "Run": "concurrent_nas.rundir",
+    "load_run": "concurrent_nas.rundir",
+    "read_graph": "concurrent_nas.graphjson",
+    "write_graph": "concurrent_nas.graphjson",
+    # shapes, costs, networks
     "CompileSettings": "concurrent_nas.shapes",
     "shape_pass": "concurrent_nas.shapes",
+    "parameter_table": "concurrent_nas.parameters",
+    "build_network": "concurrent_nas.compiler",
+    "compile": "concurrent_nas.compiler",  # the old name of build_network
+    "save_model": "concurrent_nas.compiler",
+    "load_model": "concurrent_nas.compiler",
+    # scoring
+    "score_architecture": "concurrent_nas.scoring",
+    "score_run": "concurrent_nas.scoring",
+    "ScoreConfig": "concurrent_nas.scoring",
+    # latency and training
+    "LatencyOptions": "concurrent_nas.placement",
+    "latency_run": "concurrent_nas.placement",
+    "simulate": "concurrent_nas.placement",
+    "train_run": "concurrent_nas.training",
 }
 
 
@@ -35,6 +57,10 @@ def __getattr__(name: str):
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'concurrent_nas' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
 
 
 __all__ = ["CnasError", "__version__", "generate", "get_generator", "list_generators", *_LAZY]

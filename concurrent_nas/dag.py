@@ -97,11 +97,21 @@ def validate(dag: nx.DiGraph) -> nx.DiGraph:
     Raises
     ------
     CnasError
-        If the graph is not directed, has a cycle, non-integer vertices, or not exactly
-        one source and one sink.
+        If the graph is not a ``networkx.DiGraph`` (a multigraph is refused), has a
+        cycle, non-integer vertices, or not exactly one source and one sink.
     """
     if not isinstance(dag, nx.DiGraph):
-        raise CnasError("architecture must be a directed graph (networkx.DiGraph)")
+        raise CnasError(
+            f"architecture must be a networkx.DiGraph, got {type(dag).__name__}; "
+            "build one with networkx.DiGraph(edges) or read one with concurrent_nas.read_graph"
+        )
+    if dag.is_multigraph():
+        # Parallel edges have no meaning in a dataflow graph, and every pass here counts
+        # predecessors: silently accepting one gave a stem-only network.
+        raise CnasError(
+            f"architecture is a {type(dag).__name__}; pass a networkx.DiGraph instead "
+            "(networkx.DiGraph(graph) merges parallel edges)"
+        )
     if dag.number_of_nodes() < 2:
         raise CnasError(
             f"architecture has {dag.number_of_nodes()} vertices; it needs at least an input and an output"
