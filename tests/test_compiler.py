@@ -10,7 +10,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import concurrent_nas as cn
-from concurrent_nas.compiler import ConcurrentNet, compile, load_model, save_model
+from concurrent_nas.compiler import ConcurrentNet, build_network, load_model, save_model
 from concurrent_nas.errors import CnasError
 from concurrent_nas.shapes import CompileSettings, shape_pass
 
@@ -39,7 +39,7 @@ def _image(settings, batch=1, seed=0):
 def test_built_module_agrees_with_shape_pass(gen, settings):
     dag = cn.generate(gen, nodes=24, seed=1)
     table = shape_pass(dag, settings)
-    net = compile(dag, settings, init_seed=0).eval()
+    net = build_network(dag, settings, init_seed=0).eval()
     assert _n_params(net) == table["params"].sum()
     for v in net.order:
         assert sum(p.numel() for p in net.blocks[str(v)].parameters()) == table.loc[v, "params"]
@@ -57,7 +57,7 @@ def test_flops_per_vertex_and_batch_scaling():
     settings = CompileSettings(staging="greedy")
     dag = cn.generate("dp", nodes=16, seed=4)
     table = shape_pass(dag, settings)
-    net = compile(dag, settings).eval()
+    net = build_network(dag, settings).eval()
     x = _image(settings, batch=3)
     acts = {}
     with torch.no_grad():
@@ -71,7 +71,7 @@ def test_flops_per_vertex_and_batch_scaling():
 
 def test_blocks_run_one_by_one_reproduce_forward():
     dag = cn.generate("ws", nodes=20, seed=0)
-    net = compile(dag, init_seed=3).eval()
+    net = build_network(dag, init_seed=3).eval()
     x = _image(net.settings, batch=2)
     assert net.order == cn.dag.topological_order(dag)
     assert set(net.blocks.keys()) == {str(v) for v in dag}
@@ -84,7 +84,7 @@ def test_blocks_run_one_by_one_reproduce_forward():
 
 def test_forward_frees_each_activation_after_its_last_consumer():
     dag = cn.generate("dp", nodes=30, seed=2)
-    net = compile(dag).eval()
+    net = build_network(dag).eval()
     position = {v: i for i, v in enumerate(net.order)}
     last_use = {u: max(position[w] for w in dag.successors(u)) for u in net.order[:-1]}
     refs, live_counts = {}, []
@@ -113,7 +113,7 @@ def test_forward_frees_each_activation_after_its_last_consumer():
 
 def test_fx_trace_and_torch_export():
     dag = cn.generate("dp", nodes=12, seed=0)
-    net = compile(dag, init_seed=0).eval()
+    net = build_network(dag, init_seed=0).eval()
     x = _image(net.settings, batch=2)
     traced = torch.fx.symbolic_trace(net)
     exported = torch.export.export(net, (x,))
@@ -126,14 +126,14 @@ def test_fx_trace_and_torch_export():
 def test_state_dict_round_trip_with_weights_only(tmp_path):
     dag = cn.generate("ba", nodes=16, seed=0)
     settings = CompileSettings(staging="greedy")
-    net = compile(dag, settings, init_seed=1)
+    net = build_network(dag, settings, init_seed=1)
     # give the batch-norm buffers non-default values so they must travel too
     net.train()
     with torch.no_grad():
         net(_image(settings, batch=4))
     net.eval()
     torch.save(net.state_dict(), tmp_path / "w.pt")
-    fresh = compile(dag, settings, init_seed=2).eval()
+    fresh = build_network(dag, settings, init_seed=2).eval()
     x = _image(settings, seed=5)
     assert not torch.equal(fresh(x), net(x))
     fresh.load_state_dict(torch.load(tmp_path / "w.pt", weights_only=True))
@@ -162,7 +162,7 @@ def test_load_model_errors(tmp_path):
 def test_training_steps_reduce_the_loss():
     dag = cn.generate("dp", nodes=12, seed=0)
     settings = CompileSettings(image_size=16, num_classes=4)
-    net = compile(dag, settings, init_seed=0).train()
+    net = build_network(dag, settings, init_seed=0).train()
     x = _image(settings, batch=8)
     y = torch.arange(8) % 4
     optimizer = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
@@ -181,27 +181,33 @@ def test_training_steps_reduce_the_loss():
 
 def test_eval_is_deterministic_and_init_seed_reproducible():
     dag = cn.generate("er", nodes=16, seed=0)
-    a = compile(dag, init_seed=7).eval()
-    b = compile(dag, init_seed=7).eval()
-    c = compile(dag, init_seed=8).eval()
+    a = build_network(dag, init_seed=7).eval()
+    b = build_network(dag, init_seed=7).eval()
+    c = build_network(dag, init_seed=8).eval()
     x = _image(a.settings, batch=2)
     with torch.no_grad():
         assert torch.equal(a(x), a(x))
         assert torch.equal(a(x), b(x))
         assert not torch.equal(a(x), c(x))
     state = torch.get_rng_state()
-    compile(dag, init_seed=1)
+    build_network(dag, init_seed=1)
     assert torch.equal(state, torch.get_rng_state())  # init_seed leaves the global RNG alone
+
+
+def test_compile_is_the_old_name_of_build_network():
+    from concurrent_nas import compiler
+
+    assert compiler.compile is build_network and cn.compile is build_network
 
 
 def test_bad_inputs_raise_cnas_errors():
     with pytest.raises(CnasError, match="cycle"):
-        compile(nx.DiGraph([(0, 1), (1, 2), (2, 1), (2, 3)]))
+        build_network(nx.DiGraph([(0, 1), (1, 2), (2, 1), (2, 3)]))
     with pytest.raises(CnasError, match="source vertices"):
-        compile(nx.DiGraph([(0, 2), (1, 2), (2, 3)]))
+        build_network(nx.DiGraph([(0, 2), (1, 2), (2, 3)]))
     with pytest.raises(CnasError, match="too small"):
-        compile(cn.generate("chain", nodes=6), CompileSettings(staging="greedy", image_size=4))
-    net = compile(cn.generate("chain", nodes=4))
+        build_network(cn.generate("chain", nodes=6), CompileSettings(staging="greedy", image_size=4))
+    net = build_network(cn.generate("chain", nodes=4))
     with pytest.raises(CnasError, match=r"takes \(B, 3, 32, 32\)"):
         net.check_input(torch.zeros(1, 3, 28, 28))
     net.check_input(torch.zeros(2, 3, 32, 32))
@@ -227,7 +233,7 @@ def test_cli_compile_prints_table_and_saves_a_loadable_model(small_dp_run, tmp_p
     net = load_model(target)
     assert net.settings == settings and _n_params(net) == table["params"].sum()
     x = _image(settings)
-    reference = compile(dag, settings, init_seed=0).eval()
+    reference = build_network(dag, settings, init_seed=0).eval()
     with torch.no_grad():
         assert torch.equal(net.eval()(x), reference(x))
 
@@ -334,9 +340,9 @@ def test_any_dag_and_settings_compile_as_the_shape_pass_says(case):
     except CnasError as exc:  # only legitimate refusal here: too many downsamplings
         assert "too small" in str(exc)
         with pytest.raises(CnasError, match="too small"):
-            compile(dag, settings)
+            build_network(dag, settings)
         return
-    net = compile(dag, settings, init_seed=0).eval()
+    net = build_network(dag, settings, init_seed=0).eval()
     assert _n_params(net) == table["params"].sum()
     seen = {}
     for v in net.order:

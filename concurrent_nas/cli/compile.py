@@ -75,9 +75,9 @@ def run(args) -> int:
         f"activations {table['out_bytes'].sum() / 2**20:.2f} MiB"
     )
     if args.save or args.check:
-        from ..compiler import compile, save_model
+        from ..compiler import build_network, save_model
 
-        net = compile(dag, settings, init_seed=args.init_seed)
+        net = build_network(dag, settings, init_seed=args.init_seed)
         if args.check:
             mismatches = _check_shapes(net, table)
             if mismatches:

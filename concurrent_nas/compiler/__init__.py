@@ -1,16 +1,17 @@
 """DAG -> ``torch.nn.Module``: the only part of the package that knows ``torch.nn``.
 
-:func:`compile` builds a :class:`ConcurrentNet` from an architecture DAG and
+:func:`build_network` builds a :class:`ConcurrentNet` from an architecture DAG and
 :class:`~concurrent_nas.shapes.CompileSettings`; :func:`save_model` / :func:`load_model`
-store architecture, settings and weights in one file.
+store architecture, settings and weights in one file. ``compile`` is the older name of
+:func:`build_network`, kept as an alias.
 """
 
 from ..shapes import CompileSettings
 from .blocks import OutputBlock, StemBlock, VertexBlock, WeightedMerge, build_block
-from .network import ConcurrentNet, compile
+from .network import ConcurrentNet, build_network, compile
 from .saving import load_model, save_model
 
 __all__ = [
     "CompileSettings", "ConcurrentNet", "OutputBlock", "StemBlock", "VertexBlock",
-    "WeightedMerge", "build_block", "compile", "load_model", "save_model",
+    "WeightedMerge", "build_block", "build_network", "compile", "load_model", "save_model",
 ]

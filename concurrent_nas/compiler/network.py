@@ -14,7 +14,7 @@ from .blocks import build_block
 class ConcurrentNet(nn.Module):
     """A network whose dataflow is an architecture DAG, one block per vertex.
 
-    Build it with :func:`concurrent_nas.compile`.
+    Build it with :func:`concurrent_nas.compiler.build_network`.
 
     Attributes
     ----------
@@ -87,7 +87,7 @@ class ConcurrentNet(nn.Module):
                 f"staging={self.settings.staging!r}, image_size={self.settings.image_size}")
 
 
-def compile(
+def build_network(
     dag: nx.DiGraph, settings: CompileSettings = CompileSettings(), *, init_seed: int | None = None
 ) -> ConcurrentNet:
     """Turn an architecture DAG into a trainable ``torch.nn.Module``.
@@ -119,3 +119,8 @@ def compile(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init_seed)
         return ConcurrentNet(dag, settings)
+
+
+#: The first name of :func:`build_network`, kept for existing callers; it shadows the
+#: builtin wherever it is imported bare, so new code uses ``build_network``.
+compile = build_network

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import torch
 
 from ..errors import CnasError
 from ..graphjson import from_node_link, to_node_link
+from ..rundir import atomic_output
 from ..shapes import CompileSettings
 from .network import ConcurrentNet
 
@@ -31,14 +31,8 @@ def save_model(net: ConcurrentNet, path: str | Path) -> None:
     }
     if not path.parent.is_dir():
         raise CnasError(f"cannot write {path}: directory {path.parent} does not exist; create it first")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_output(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as exc:  # torch reports some I/O failures as RuntimeError
-        tmp.unlink(missing_ok=True)
-        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
-        raise CnasError(f"cannot write {path}: {reason}") from None
 
 
 def load_model(path: str | Path, *, map_location: str | torch.device = "cpu") -> ConcurrentNet:
