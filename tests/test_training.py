@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from concurrent_nas import CnasError, CompileSettings, compile, generate, shape_pass
+from concurrent_nas import CnasError, CompileSettings, generate, shape_pass
 from concurrent_nas.cli.main import main as cnas
+from concurrent_nas.compiler import build_network
 from concurrent_nas.training import (
     Phase,
     TrainConfig,
@@ -22,6 +23,7 @@ from concurrent_nas.training import (
     count_flops,
     count_parameters,
     load_dataset,
+    measure_flops,
     paper_schedule,
     train_model,
 )
@@ -275,10 +277,23 @@ def test_cifarnet_has_tf_slim_shape():
 def test_flop_count_agrees_with_shape_pass():
     settings = CompileSettings(image_size=16, stem_channels=8, channel_cap=32)
     dag = generate("dp", nodes=10, seed=3)
-    net = compile(dag, settings, init_seed=0)
+    net = build_network(dag, settings, init_seed=0)
     table = shape_pass(dag, settings)
     assert count_flops(net, 16) == int(table["flops"].sum())
+    # count_flops reads a compiled network's shape pass; the module, run and counted by
+    # torch, must agree with it.
+    assert measure_flops(net, 16) == int(table["flops"].sum())
     assert count_parameters(net) == int(table["params"].sum())
+
+
+def test_baseline_flops_count_convolutions_and_linear_layers():
+    # CifarNet at 32x32: two 5x5 convolutions (the second after a stride-2 pool to
+    # 16x16) and three linear layers; 1 multiply-add = 2 FLOPs, biases not counted.
+    net = build_baseline("cifarnet", 10, 32)
+    convs = 32 * 32 * 64 * 5 * 5 * 3 + 16 * 16 * 64 * 5 * 5 * 64
+    linears = 4096 * 384 + 384 * 192 + 192 * 10
+    assert count_flops(net, 32) == 2 * (convs + linears)
+    assert net.training  # counting leaves the mode as it was
 
 
 # ---------------------------------------------------------------------------------- loop
@@ -350,11 +365,25 @@ def test_resume_refuses_other_options(digits16, tmp_path):
         train_model(cifarnet(data), data, TrainConfig(epochs=2, batch_size=32), checkpoint_dir=tmp_path)
 
 
+def test_unwritable_checkpoint_is_one_line_and_leaves_nothing(tmp_path):
+    from concurrent_nas.training.loop import save_checkpoint
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(CnasError, match="cannot write checkpoint") as info:
+        save_checkpoint(blocker / "ckpt" / CHECKPOINT, {"epoch": 1})
+    assert "\n" not in str(info.value) and blocker.read_text() == "x"
+    save_checkpoint(tmp_path / "ok" / CHECKPOINT, {"epoch": 1})
+    assert [p.name for p in (tmp_path / "ok").iterdir()] == [CHECKPOINT]
+
+
 def test_bad_config_and_device_fail_clearly():
     with pytest.raises(CnasError, match="--batch-size"):
         TrainConfig(batch_size=1)
     with pytest.raises(CnasError, match="--momentum"):
         TrainConfig(phases=(Phase(0, 0.1, 1.5),))
+    with pytest.raises(CnasError, match="--seed"):
+        TrainConfig(seed=-1)
     if torch.cuda.is_available():
         assert resolve_device("cuda").type == "cuda"
     else:
@@ -459,7 +488,7 @@ def test_compiled_architecture_learns_digits(digits16):
     import concurrent_nas as cn
 
     dag = cn.generate("dp", 12, seed=1)
-    net = cn.compile(dag, cn.CompileSettings(image_size=16, stem_channels=16, channel_cap=64), init_seed=0)
+    net = build_network(dag, cn.CompileSettings(image_size=16, stem_channels=16, channel_cap=64), init_seed=0)
     result = train_model(net, digits16, TrainConfig(epochs=4, batch_size=32, phases=(Phase(0, 0.1, 0.9),)))
     assert result.history[-1]["train_acc"] >= 60.0
     assert result.best_top1 >= 30.0

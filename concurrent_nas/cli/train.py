@@ -7,12 +7,16 @@ import sys
 from ..errors import CnasError
 from .common import parse_int_list
 
-DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_MOMENTUM = 10, 0.01, 0.9
+#: TrainConfig fields whose flag is the field itself; the rest need a mapping (below).
+CONFIG_FIELDS = ("epochs", "batch_size", "weight_decay", "seed", "workers")
 
 
 def register(sub) -> None:
-    from .common import add_compile_options
+    from ..training.config import AUGMENTATIONS, TrainConfig
+    from .common import add_compile_options, add_options
 
+    default = TrainConfig()
+    first = default.phases[0]
     p = sub.add_parser(
         "train",
         help="train architectures of a run (and CifarNet / ResNet-50) on an image data set",
@@ -31,16 +35,17 @@ def register(sub) -> None:
     p.add_argument("--schedule", choices=("constant", "paper"), default="constant",
                    help="constant: --lr/--momentum throughout; paper: the paper's recipe "
                    "(CIFAR-10 100 epochs lr 1e-3 m 0.9; Flowers-102 300 epochs, lr 5e-4 m 0.95 after epoch 100)")
-    p.add_argument("--epochs", type=int, help=f"epochs (default {DEFAULT_EPOCHS}, or the schedule's)")
-    p.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
-    p.add_argument("--lr", type=float, help=f"learning rate of --schedule constant (default {DEFAULT_LR})")
-    p.add_argument("--momentum", type=float, help=f"SGD momentum of --schedule constant (default {DEFAULT_MOMENTUM})")
-    p.add_argument("--weight-decay", type=float, default=0.0, help="SGD weight decay (default 0)")
-    p.add_argument("--augment", choices=("none", "flip-crop"),
+    add_options(p, TrainConfig, fields=CONFIG_FIELDS, helps={
+        "epochs": "epochs, or the schedule's with --schedule paper",
+        "seed": "seed of weights, data order, augmentation",
+    })  # fmt: skip
+    # Not 1:1 with TrainConfig: --lr/--momentum build its phases, --augment's default
+    # depends on the data set, --device 'auto' is resolved here.
+    p.add_argument("--lr", type=float, help=f"learning rate of --schedule constant (default {first.lr})")
+    p.add_argument("--momentum", type=float, help=f"SGD momentum of --schedule constant (default {first.momentum})")
+    p.add_argument("--augment", choices=AUGMENTATIONS,
                    help="training augmentation (default flip-crop, none for digits)")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights, data order, augmentation (default 0)")
     p.add_argument("--device", default="auto", help="cpu | cuda | cuda:N | auto (default: cuda if available)")
-    p.add_argument("--workers", type=int, default=0, help="processes decoding image files (default 0)")
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads of torch (default: torch's choice; 1 is fastest on a busy machine)")
     p.add_argument("--restart", action="store_true", help="discard checkpoints and train from scratch")
@@ -49,65 +54,53 @@ def register(sub) -> None:
 
 
 def config_from_args(args, dataset: str):
-    """The :class:`TrainConfig` named by the options (schedule, epochs, lr, ...)."""
-    from ..training.loop import Phase, TrainConfig, paper_schedule, resolve_device
+    """The :class:`TrainConfig` named by the options (schedule, epochs, lr, ...).
 
+    Flags left out keep TrainConfig's defaults; TrainConfig checks the values.
+    """
+    from ..training.config import Phase, TrainConfig, paper_schedule
+    from ..training.loop import resolve_device
+    from .common import options_from_args
+
+    mapped = {}
     if args.schedule == "paper":
         for flag, value in (("--lr", args.lr), ("--momentum", args.momentum)):
             if value is not None:
                 raise CnasError(f"{flag} conflicts with --schedule paper (which fixes it); drop one of them")
-        epochs, phases = paper_schedule(dataset)
-    else:
-        epochs = DEFAULT_EPOCHS
-        lr = DEFAULT_LR if args.lr is None else args.lr
-        momentum = DEFAULT_MOMENTUM if args.momentum is None else args.momentum
-        phases = (Phase(0, lr, momentum),)
-    augment = args.augment or ("none" if dataset == "digits" else "flip-crop")
-    return TrainConfig(
-        epochs=args.epochs if args.epochs is not None else epochs,
-        batch_size=args.batch_size,
-        phases=phases,
-        weight_decay=args.weight_decay,
-        seed=args.seed,
-        augment=augment,
-        device=str(resolve_device(args.device)),
-        workers=args.workers,
-    )
+        epochs, mapped["phases"] = paper_schedule(dataset)
+        if args.epochs is None:
+            mapped["epochs"] = epochs
+    elif args.lr is not None or args.momentum is not None:
+        first = TrainConfig().phases[0]
+        lr = first.lr if args.lr is None else args.lr
+        momentum = first.momentum if args.momentum is None else args.momentum
+        mapped["phases"] = (Phase(0, lr, momentum),)
+    mapped["augment"] = args.augment or ("none" if dataset == "digits" else "flip-crop")
+    mapped["device"] = str(resolve_device(args.device))
+    return options_from_args(args, TrainConfig, **mapped)
 
 
 def run(args) -> int:
     from ..rundir import require_run
+    from ..training.experiment import check_request
     from .common import compile_settings_from_args
-
 
     require_run(args.run)
     ids = None
     if args.ids is not None:
         ids = [] if args.ids.strip().lower() == "none" else parse_int_list(args.ids, "--ids")
     baselines = tuple(b.strip() for item in args.baseline for b in item.split(",") if b.strip())
-    if args.dataset.startswith("folder:"):
-        kind = "folder"
-    else:
-        kind = args.dataset
+    kind = "folder" if args.dataset.startswith("folder:") else args.dataset
     # Everything cheap is validated before the data set is read (minutes for big ones).
     settings = compile_settings_from_args(args)
-    from ..rundir import load_architectures
-    from ..training.baselines import BASELINES
-
-    unknown = [b for b in baselines if b not in BASELINES]
-    if unknown:
-        raise CnasError(f"unknown baseline '{unknown[0]}'; choose from {', '.join(BASELINES)}")
-    if ids == [] and not baselines:
-        raise CnasError("nothing to train: --ids none and no --baseline")
-    if ids != []:
-        load_architectures(args.run, ids)
-
-    from ..training.data import describe, load_dataset
-    from ..training.runner import train_run
-
+    check_request(args.run, ids=ids, baselines=baselines)
     if args.threads < 0:
         raise CnasError(f"--threads must be >= 0, got {args.threads}")
     config = config_from_args(args, kind)
+
+    from ..training.data import describe, load_dataset
+    from ..training.experiment import train_run
+
     if args.threads:
         import torch
 

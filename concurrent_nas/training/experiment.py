@@ -20,14 +20,11 @@ import pandas as pd
 
 from .. import dag as dagmod
 from ..errors import CnasError
-from ..rundir import load_architectures, read_table, require_run, write_table
+from ..rundir import ACCURACY, CHECKPOINTS, HISTORY, load_architectures, read_table, require_run, write_table
 from .baselines import BASELINES
 from .data import ImageData, dataset_key
 from .loop import TrainConfig, count_flops, count_parameters, derive_seed, train_model
 
-ACCURACY = "accuracy.parquet"
-HISTORY = "history.parquet"
-CHECKPOINTS = "checkpoints"
 ACCURACY_KEYS = ["dataset", "arch_id", "generator"]
 HISTORY_KEYS = [*ACCURACY_KEYS, "epoch"]
 # Baselines are not rows of architectures.parquet; they get negative ids.
@@ -44,6 +41,32 @@ class Candidate:
     tag: str
     build: Callable[[], object]
     identity: dict
+
+
+def check_baselines(baselines: tuple[str, ...]) -> None:
+    """Raise :class:`CnasError` naming the first of ``baselines`` not in ``BASELINES``."""
+    unknown = [b for b in baselines if b not in BASELINES]
+    if unknown:
+        raise CnasError(f"unknown baseline '{unknown[0]}'; choose from {', '.join(BASELINES)}")
+
+
+def check_request(run: str | Path, *, ids: list[int] | None = None, baselines: tuple[str, ...] = ()) -> None:
+    """Check what :func:`train_run` is asked to train without reading any data set.
+
+    Reading a data set can take minutes, so ``cnas train`` calls this first.
+
+    Raises
+    ------
+    CnasError
+        For a missing run, an unknown baseline, nothing to train (``ids == []`` and no
+        baselines), or an id the run does not hold.
+    """
+    run = require_run(run)
+    check_baselines(baselines)
+    if ids == [] and not baselines:
+        raise CnasError("nothing to train: --ids none and no --baseline")
+    if ids != []:
+        load_architectures(run, ids)
 
 
 def candidates(
@@ -63,9 +86,7 @@ def candidates(
     """
     from ..shapes import CompileSettings
 
-    unknown = [b for b in baselines if b not in BASELINES]
-    if unknown:
-        raise CnasError(f"unknown baseline '{unknown[0]}'; choose from {', '.join(BASELINES)}")
+    check_baselines(baselines)
     settings = dataclasses.replace(
         settings or CompileSettings(),
         image_size=data.image_size, in_channels=3, num_classes=data.num_classes,
@@ -75,11 +96,11 @@ def candidates(
     for arch_id, generator, dag in archs:
 
         def build(dag=dag, arch_id=arch_id):
-            from ..compiler import compile
+            from ..compiler import build_network
 
-            return compile(dag, settings, init_seed=derive_seed(seed, 0, arch_id))
+            return build_network(dag, settings, init_seed=derive_seed(seed, 0, arch_id))
 
-        nodes = int(dag.graph.get("nodes", dag.number_of_nodes() - 2))
+        nodes = dagmod.block_count(dag)
         # A checkpoint resumes only for the same architecture, data and settings.
         identity = {
             "model": f"{generator}:{dagmod.edge_list(dag)}:{sorted(v for v, s in dag.nodes(data='stage') if s)}",

@@ -12,8 +12,6 @@ mode).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import math
 import os
 import sys
 import time
@@ -27,107 +25,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CnasError
+from ..rundir import atomic_output
+from .config import AUGMENTATIONS, Phase, TrainConfig, paper_schedule, phase_at  # noqa: F401 (re-exported)
 from .data import ArrayImages, FileImages, ImageData
 
 CHECKPOINT = "last.pt"
-AUGMENTATIONS = ("none", "flip-crop")
-
-
-@dataclass(frozen=True)
-class Phase:
-    """From epoch ``start`` (0-based) on, train with this learning rate and momentum."""
-
-    start: int
-    lr: float
-    momentum: float
-
-
-def paper_schedule(dataset: str) -> tuple[int, tuple[Phase, ...]]:
-    """The paper's recipe (§4.1) as ``(epochs, phases)``.
-
-    CIFAR-10: 100 epochs, SGD lr 1e-3, momentum 0.9. Flowers-102: 300 epochs, lr 1e-3 /
-    momentum 0.9 for the first 100, then lr 5e-4 / momentum 0.95. Other data sets
-    (digits, folders) get the CIFAR-10 recipe.
-    """
-    if dataset == "flowers102":
-        return 300, (Phase(0, 1e-3, 0.9), Phase(100, 5e-4, 0.95))
-    return 100, (Phase(0, 1e-3, 0.9),)
-
-
-def phase_at(phases: tuple[Phase, ...], epoch: int) -> Phase:
-    """The phase in force at 0-based ``epoch``."""
-    current = phases[0]
-    for phase in phases:
-        if phase.start <= epoch:
-            current = phase
-    return current
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that decides a training run's result, plus how to run it.
-
-    Attributes
-    ----------
-    epochs : int
-    batch_size : int
-    phases : tuple of Phase
-        Learning rate and momentum over time; the first phase must start at epoch 0.
-    weight_decay : float
-    seed : int
-        Seeds the data order, augmentation and dropout (the model's initial weights are
-        the caller's: seed before building it).
-    augment : {"none", "flip-crop"}
-        ``flip-crop``: random horizontal flip and a random crop after zero-padding by an
-        eighth of the image side (4 pixels at 32x32).
-    device : str
-        ``cpu`` or ``cuda`` (or ``cuda:N``); the same code path either way.
-    workers : int
-        Processes decoding image files (image-file data sets only).
-    deterministic : bool
-        Ask torch for deterministic kernels (needed for bit-exact resume on GPU).
-    eval_batch_size : int
-    """
-
-    epochs: int = 10
-    batch_size: int = 64
-    phases: tuple[Phase, ...] = (Phase(0, 0.01, 0.9),)
-    weight_decay: float = 0.0
-    seed: int = 0
-    augment: str = "none"
-    device: str = "cpu"
-    workers: int = 0
-    deterministic: bool = True
-    eval_batch_size: int = 256
-
-    def __post_init__(self):
-        if self.epochs < 1:
-            raise CnasError(f"--epochs must be at least 1, got {self.epochs}")
-        if self.batch_size < 2:
-            raise CnasError(f"--batch-size must be at least 2 (batch norm needs 2 samples), got {self.batch_size}")
-        if not self.phases or self.phases[0].start != 0:
-            raise CnasError("the learning-rate schedule must start at epoch 0")
-        for p in self.phases:
-            if not (p.lr > 0 and math.isfinite(p.lr)):
-                raise CnasError(f"--lr must be a positive number, got {p.lr}")
-            if not 0 <= p.momentum < 1:
-                raise CnasError(f"--momentum must be in [0, 1), got {p.momentum}")
-        if self.weight_decay < 0:
-            raise CnasError(f"--weight-decay must be >= 0, got {self.weight_decay}")
-        if self.augment not in AUGMENTATIONS:
-            raise CnasError(f"--augment must be one of {', '.join(AUGMENTATIONS)}, got '{self.augment}'")
-        if self.workers < 0:
-            raise CnasError(f"--workers must be >= 0, got {self.workers}")
-
-    def fingerprint(self) -> dict:
-        """The fields a checkpoint must agree on to be resumed (not epochs, device, workers)."""
-        return {
-            "batch_size": self.batch_size,
-            "phases": [dataclasses.astuple(p) for p in self.phases],
-            "weight_decay": self.weight_decay,
-            "seed": self.seed,
-            "augment": self.augment,
-        }
 
 
 @dataclass
@@ -169,39 +71,41 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def count_flops(model: nn.Module, image_size: int, in_channels: int = 3) -> int:
-    """FLOPs of one forward pass of one image, counting convolutions and linear layers.
+    """FLOPs of one forward pass of one image: convolutions and matrix products.
 
     One multiply-add is 2 FLOPs; biases, normalisation, activations and pooling are not
     counted (they are a few percent at most and every framework counts them differently).
+    A compiled network built for this input reports its shape pass
+    (:func:`concurrent_nas.shapes.plan_network`), exact by construction and free; any
+    other module (the baselines) is measured by :func:`measure_flops`, which counts the
+    same way.
     """
-    total = 0
+    from ..compiler import ConcurrentNet
 
-    def conv_hook(module: nn.Conv2d, _inputs, output):
-        nonlocal total
-        kh, kw = module.kernel_size
-        total += 2 * output[0].numel() * (module.in_channels // module.groups) * kh * kw
+    if isinstance(model, ConcurrentNet):
+        s = model.settings
+        if (s.image_size, s.in_channels) == (image_size, in_channels):
+            return sum(plan.flops for plan in model.plans.values())
+    return measure_flops(model, image_size, in_channels)
 
-    def linear_hook(module: nn.Linear, _inputs, output):
-        nonlocal total
-        total += 2 * (output[0].numel() // module.out_features) * module.in_features * module.out_features
 
-    hooks = []
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            hooks.append(m.register_forward_hook(conv_hook))
-        elif isinstance(m, nn.Linear):
-            hooks.append(m.register_forward_hook(linear_hook))
+def measure_flops(model: nn.Module, image_size: int, in_channels: int = 3) -> int:
+    """FLOPs of one forward pass of one zero image, counted by ``torch.utils.flop_counter``.
+
+    The model runs once in eval mode without gradients (on the device of its
+    parameters) and is left in the mode it was in.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
     was_training = model.training
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     try:
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
             model(torch.zeros(1, in_channels, image_size, image_size, device=device))
     finally:
-        for h in hooks:
-            h.remove()
         model.train(was_training)
-    return int(total)
+    return int(counter.get_total_flops())
 
 
 def resolve_device(name: str) -> torch.device:
@@ -297,14 +201,9 @@ def evaluate(
 def save_checkpoint(path: str | Path, state: dict) -> None:
     """``torch.save`` to a temporary file, then rename: a kill never leaves half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_output(path, what="checkpoint") as tmp:
+        path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(state, tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise CnasError(f"cannot write checkpoint {path}: {exc.strerror}") from None
 
 
 def load_checkpoint(path: str | Path, device: torch.device) -> dict:
