@@ -109,7 +109,7 @@ def dp_sweep(args) -> dict:
     import pandas as pd
 
     from concurrent_nas.sampling import sample_architectures
-    from concurrent_nas.scoring.runner import ScoreConfig, architecture_records, run_scoring
+    from concurrent_nas.scoring import ScoreConfig, architecture_records, run_scoring
 
     rows = []
     if args.fine:

@@ -19,7 +19,7 @@ from concurrent_nas.cli.main import main
 from concurrent_nas.graphjson import write_graph
 from concurrent_nas.rundir import ARCHITECTURES, load_parquet, write_table
 from concurrent_nas.sampling import sample_architectures
-from concurrent_nas.scoring.runner import (
+from concurrent_nas.scoring import (
     DIED,
     TIMED_OUT,
     ScoreConfig,
@@ -308,9 +308,9 @@ def test_a_dask_cluster_that_loses_every_worker_ends_the_run_and_keeps_what_fini
     import cloudpickle
     import distributed
 
-    import concurrent_nas.scoring.runner as runner
+    import concurrent_nas.scoring.backends as backends
 
-    monkeypatch.setattr(runner, "LOST_WORKERS_S", 2)
+    monkeypatch.setattr(backends, "LOST_WORKERS_S", 2)
     run = make_run(tmp_path / "r", n=8)
     records = architecture_records(load_parquet(run / ARCHITECTURES))
     config = ScoreConfig(units=(2,), eps=(0.1,), chunk=1)

@@ -3,12 +3,21 @@
 The DAG becomes a hypergraph (:mod:`.hypergraph`: vertex weight = FLOPs, hyperedge
 ``{v} ∪ successors(v)`` costing the bytes of v's output), KaHyPar partitions it for each
 (units, eps) (:mod:`.partition`), and :mod:`.metrics` turns each partition into
-``delta_w``, ``Lambda``, ``eta``, CS and the entropy of part weights. :mod:`.runner`
-scores whole runs on a process pool or a Dask cluster, checkpointing as it goes.
+``delta_w``, ``Lambda``, ``eta``, CS and the entropy of part weights.
+
+Whole runs: :mod:`.config` (the settings, :class:`ScoreConfig`), :mod:`.records`
+(architectures as plain data, rows back), :mod:`.checkpoints` (finished chunks on
+disk), :mod:`.backends` (a local process pool or a Dask cluster), :mod:`.scheduler`
+(chunks, crashes, hangs: :func:`run_scoring`) and :mod:`.experiment` (what
+``cnas score`` does: :func:`score_run`, :func:`score_graph`, :func:`summarize`).
 
 Never imports torch.
 """
 
+from .backends import LOST_WORKERS_S, RESULT_WAIT_S, WAIT_FOR_WORKERS_S, Backend, NotReady, WorkerDied
+from .checkpoints import Checkpoints, fingerprint
+from .config import DEFAULT_CHUNK, DEFAULT_EPS, DEFAULT_TIMEOUT, DEFAULT_UNITS, ScoreConfig
+from .experiment import ScoringResult, score_graph, score_run, summarize
 from .hypergraph import CommHypergraph, build_hypergraph, integer_weights, to_hypernetx
 from .metrics import (
     communication,
@@ -19,17 +28,38 @@ from .metrics import (
     part_weights,
 )
 from .partition import PRESETS, partition_hypergraph, preset_path, read_preset
-from .score import DEFAULT_EPS, DEFAULT_UNITS, data_unit, partition_dag, score_architecture, score_hypergraph
+from .records import ID_COLUMNS, RESULT_COLUMNS, architecture_records, dag_record, score_records
+from .scheduler import DIED, TIMED_OUT, RunOutcome, run_scoring
+from .score import data_unit, partition_dag, score_architecture, score_hypergraph
 
 __all__ = [
+    "Backend",
+    "Checkpoints",
     "CommHypergraph",
+    "DEFAULT_CHUNK",
     "DEFAULT_EPS",
+    "DEFAULT_TIMEOUT",
     "DEFAULT_UNITS",
+    "DIED",
+    "ID_COLUMNS",
+    "LOST_WORKERS_S",
+    "NotReady",
     "PRESETS",
+    "RESULT_COLUMNS",
+    "RESULT_WAIT_S",
+    "RunOutcome",
+    "ScoreConfig",
+    "ScoringResult",
+    "TIMED_OUT",
+    "WAIT_FOR_WORKERS_S",
+    "WorkerDied",
+    "architecture_records",
     "build_hypergraph",
     "communication",
     "concurrency_score",
+    "dag_record",
     "data_unit",
+    "fingerprint",
     "integer_weights",
     "load_variability",
     "longest_path_ratio",
@@ -39,7 +69,12 @@ __all__ = [
     "partition_hypergraph",
     "preset_path",
     "read_preset",
+    "run_scoring",
     "score_architecture",
+    "score_graph",
     "score_hypergraph",
+    "score_records",
+    "score_run",
+    "summarize",
     "to_hypernetx",
 ]

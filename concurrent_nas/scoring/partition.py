@@ -19,7 +19,7 @@ kahypar 1.3.7 has hazards this module exists to contain:
   (it is a legal solution) and report the count of empty parts.
 
 A crash inside the C++ library cannot be caught in Python; the run scheduler
-(:mod:`concurrent_nas.scoring.runner`) therefore partitions in worker processes and
+(:mod:`concurrent_nas.scoring.scheduler`) therefore partitions in worker processes and
 turns a dead worker into an error for that one architecture.
 """
 

@@ -18,10 +18,8 @@ from .metrics import (
     normalized_entropy,
     part_weights,
 )
+from .config import DEFAULT_EPS, DEFAULT_UNITS
 from .partition import DEFAULT_PRESET, KahyparInput, check_units_eps, partition_hypergraph
-
-DEFAULT_UNITS = (4, 6, 8, 10)
-DEFAULT_EPS = (0.03, 0.1, 0.2, 0.3, 0.5)
 
 SCORE_COLUMNS = [
     "units", "eps", "delta_w", "comm_bytes", "comm_norm", "eta", "cs", "entropy",
