@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from concurrent_nas.rundir import load_parquet
+from concurrent_nas.analysis.tables import markdown_table
+from concurrent_nas.rundir import ACCURACY, load_parquet
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GENERATORS = ("dp", "ws", "er", "ba")
@@ -65,7 +66,7 @@ def digits_part(args) -> dict:
         for c in (sample, train):
             commands.append(shlex.join(["cnas", *c]))
             cnas(*c)
-        tables.append(load_parquet(run / "accuracy.parquet").query("dataset == 'digits'"))
+        tables.append(load_parquet(run / ACCURACY).query("dataset == 'digits'"))
     acc = pd.concat(tables, ignore_index=True)
     acc["model"] = acc["generator"].str.replace("baseline-", "", regex=False)
     summary = (
@@ -102,7 +103,8 @@ def write_synthetic_cifar(root: Path, train_images: int, seed: int = 0) -> None:
 def timing_part(args) -> dict:
     import torch
 
-    from concurrent_nas import CompileSettings, compile, generate
+    from concurrent_nas import CompileSettings, generate
+    from concurrent_nas.compiler import build_network
     from concurrent_nas.training import Phase, TrainConfig, build_baseline, count_flops, load_dataset, train_model
 
     rows = []
@@ -111,7 +113,7 @@ def timing_part(args) -> dict:
         data = load_dataset("cifar10", tmp)
         dag = generate("dp", nodes=40, seed=0)
         models = {
-            "dp40": lambda: compile(dag, CompileSettings(), init_seed=0),
+            "dp40": lambda: build_network(dag, CompileSettings(), init_seed=0),
             "cifarnet": lambda: build_baseline("cifarnet", 10, 32),
         }
         config = TrainConfig(epochs=1, batch_size=64, phases=(Phase(0, 1e-3, 0.9),), augment="flip-crop")
@@ -144,13 +146,14 @@ def timing_part(args) -> dict:
     return {"summary": summary.reset_index().to_dict("records"), "runs": rows}
 
 
-def markdown_table(records: list[dict]) -> str:
-    """A list of dicts as a GitHub markdown table (no tabulate dependency)."""
-    columns = list(records[0])
-    fmt = lambda v: f"{v:.3g}" if isinstance(v, float) and abs(v) < 1 else (f"{v:.1f}" if isinstance(v, float) else str(v))
-    rows = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    rows += ["| " + " | ".join(fmt(r[c]) for c in columns) + " |" for r in records]
-    return "\n".join(rows)
+def short_float(value: float) -> str:
+    """Three significant digits below 1, one decimal otherwise."""
+    return f"{value:.3g}" if abs(value) < 1 else f"{value:.1f}"
+
+
+def records_table(records: list[dict]) -> str:
+    """A list of dicts as a GitHub markdown table."""
+    return markdown_table(pd.DataFrame.from_records(records), float_format=short_float)
 
 
 def to_markdown(results: dict) -> str:
@@ -162,10 +165,10 @@ def to_markdown(results: dict) -> str:
             lines += [" ".join(results["note"].split()), "",
                       "The `cnas train` commands below ran inside the benchmark process after that patch.", ""]
         lines += [f"    {c}" for c in d["commands"]] + [""]
-        lines += [markdown_table(d["summary"]), ""]
+        lines += [records_table(d["summary"]), ""]
     if "timing" in results:
         lines += ["## CPU seconds per CIFAR-10-sized epoch (50000 images, 32x32, batch 64)", ""]
-        lines += [markdown_table(results["timing"]["summary"]), ""]
+        lines += [records_table(results["timing"]["summary"]), ""]
     lines += [f"load average at the end: {load_average()} (2 cores, shared)", ""]
     return "\n".join(lines)
 

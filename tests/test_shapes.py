@@ -29,6 +29,18 @@ def test_importing_shapes_does_not_import_torch():
     assert out.stdout.strip() == "False"
 
 
+def test_parameter_table_is_a_torch_free_library_call(small_dp_run):
+    # cnas params is one call of concurrent_nas.parameters; a notebook can make it
+    # without torch.
+    code = (
+        "import sys; from concurrent_nas.parameters import parameter_table, summarize; "
+        f"t = parameter_table([{str(small_dp_run)!r}], ['greedy']); "
+        "print(len(t), summarize(t)['count'].tolist(), 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["12", "[12]", "False"]
+
+
 def test_chain_costs_follow_the_stated_formulas():
     s = CompileSettings(image_size=8, in_channels=3, stem_channels=4, channel_cap=4, staging="uniform", num_classes=5)
     table = shape_pass(_dag([(0, 1), (1, 2)]), s)
