@@ -1,15 +1,18 @@
-"""Sample a population of architectures into one tidy table."""
+"""Sample a population of architectures into one tidy table, and into a run directory."""
 
 from __future__ import annotations
 
+import datetime
+import platform
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from . import dag as dagmod
-from .generators import generate, get_generator, params_json
 from .errors import CnasError
+from .generators import generate, get_generator, params_json
 
 
 def architecture_record(dag) -> dict[str, Any]:
@@ -74,3 +77,66 @@ def sample_architectures(
         if progress is not None:
             progress(1)
     return pd.DataFrame(rows)
+
+
+def write_run(
+    out: str | Path,
+    generator: str,
+    count: int,
+    *,
+    nodes: int = 40,
+    seed: int = 0,
+    params: Mapping[str, Any] | None = None,
+    force: bool = False,
+    progress: Callable[[int], None] | None = None,
+    command: str | None = None,
+) -> pd.DataFrame:
+    """Sample ``count`` architectures into a new run directory ``out`` (what ``cnas sample`` does).
+
+    The directory holds ``architectures.parquet`` (:func:`sample_architectures`) and
+    ``manifest.json`` (generator, resolved parameters, seeds, versions). It is built aside
+    and renamed into place, so an interrupted call leaves nothing behind, and nothing is
+    created before the count and one architecture have been checked.
+
+    Parameters
+    ----------
+    out : str or Path
+        The run directory to create.
+    generator, count, nodes, seed, params, progress
+        As for :func:`sample_architectures`.
+    force : bool
+        Replace an existing ``out`` (otherwise it is an error).
+    command : str, optional
+        The command line that made the run, recorded in the manifest (and named by
+        :class:`~concurrent_nas.rundir.Run` when a table is missing).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The ``architectures.parquet`` table.
+    """
+    from . import __version__
+    from .rundir import ARCHITECTURES, MANIFEST, new_run_dir, write_json, write_table
+
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise CnasError(f"count must be a positive integer, got {count!r}")
+    resolved = get_generator(generator).resolve_params(params)
+    sample_architectures(generator, 1, nodes=nodes, seed=seed, params=resolved)
+    manifest = {
+        "package_version": __version__,
+        "python": platform.python_version(),
+        "generator": generator,
+        "params": resolved,
+        "nodes": nodes,
+        "count": count,
+        "seed": seed,
+        "arch_seeds": "architecture i uses numpy SeedSequence([seed, i])",
+    }
+    if command is not None:
+        manifest["command"] = command
+    with new_run_dir(out, force=force) as tmp:
+        table = sample_architectures(generator, count, nodes=nodes, seed=seed, params=resolved, progress=progress)
+        write_table(table, tmp / ARCHITECTURES)
+        created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        write_json({**manifest, "created": created}, tmp / MANIFEST)
+    return table

@@ -234,3 +234,25 @@ def test_progress_bar_shows_on_a_terminal(tmp_path):
         os.close(master)
     assert result.returncode == 0
     assert b"sample dp" in shown and b"arch" in shown
+
+
+def test_write_run_is_what_the_command_does(tmp_path, small_dp_run):
+    from concurrent_nas.sampling import write_run
+
+    out = tmp_path / "dp20"
+    table = write_run(out, "dp", 12, nodes=20, seed=7)
+    assert (out / "architectures.parquet").read_bytes() == (small_dp_run / "architectures.parquet").read_bytes()
+    pd.testing.assert_frame_equal(table, load_parquet(out / "architectures.parquet"))
+    made = json.loads((out / "manifest.json").read_text())
+    by_cli = json.loads((small_dp_run / "manifest.json").read_text())
+    assert "command" not in made and "command" in by_cli
+    assert {k: v for k, v in made.items() if k != "created"} == {
+        k: v for k, v in by_cli.items() if k not in ("created", "command")
+    }
+    from concurrent_nas.errors import CnasError
+
+    with pytest.raises(CnasError, match="already exists"):
+        write_run(out, "dp", 2)
+    with pytest.raises(CnasError, match="count must be a positive integer"):
+        write_run(tmp_path / "none", "dp", 0)
+    assert not (tmp_path / "none").exists()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-import platform
 import shlex
 
 from ..errors import CnasError
@@ -23,39 +21,16 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from .. import __version__
-    from ..generators import get_generator
-    from ..rundir import ARCHITECTURES, MANIFEST, new_run_dir, write_json, write_table
-    from ..sampling import sample_architectures
+    from ..sampling import write_run
 
-    spec = get_generator(args.gen)
-    params = spec.resolve_params(parse_params(args.param))
     out = args.out or f"runs/{args.gen}{args.nodes}-n{args.n}-s{args.seed}"
-    # Validate everything (the count, then one architecture) before creating any directory.
     if args.n < 1:
         raise CnasError(f"--n must be a positive integer, got {args.n}")
-    sample_architectures(args.gen, 1, nodes=args.nodes, seed=args.seed, params=params)
-    with new_run_dir(out, force=args.force) as tmp:
-        with progress_bar(args.n, f"sample {args.gen}", unit="arch") as bar:
-            table = sample_architectures(
-                args.gen, args.n, nodes=args.nodes, seed=args.seed, params=params, progress=bar.update
-            )
-        write_table(table, tmp / ARCHITECTURES)
-        write_json(
-            {
-                "command": shlex.join(["cnas", *args.argv]),
-                "package_version": __version__,
-                "python": platform.python_version(),
-                "generator": args.gen,
-                "params": params,
-                "nodes": args.nodes,
-                "count": args.n,
-                "seed": args.seed,
-                "arch_seeds": "architecture i uses numpy SeedSequence([seed, i])",
-                "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            },
-            tmp / MANIFEST,
-        )
+    with progress_bar(args.n, f"sample {args.gen}", unit="arch") as bar:
+        table = write_run(
+            out, args.gen, args.n, nodes=args.nodes, seed=args.seed, params=parse_params(args.param),
+            force=args.force, progress=bar.update, command=shlex.join(["cnas", *args.argv]),
+        )  # fmt: skip
     print(
         f"{out}: {len(table)} {args.gen} architectures, {args.nodes} blocks, "
         f"median depth {int(table['depth'].median())}, median max width {int(table['max_width'].median())}"
