@@ -21,10 +21,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 import concurrent_nas as cn
-from concurrent_nas.compiler import compile
+from concurrent_nas.analysis.tables import markdown_table
+from concurrent_nas.compiler import build_network
 from concurrent_nas.shapes import CompileSettings, count_params, shape_pass, vertex_costs
 
 RESULTS = Path(__file__).parent / "results"
@@ -43,6 +45,13 @@ def timed(fn, repeats: int) -> list[float]:
         fn()
         out.append(time.perf_counter() - t)
     return out
+
+
+def results_table(rows: list[dict]) -> str:
+    """The measurements as a markdown table, three decimals."""
+    frame = pd.DataFrame.from_records(rows).rename(columns={"what": "measurement"})
+    frame = frame[["measurement", "p10", "median", "p90", "unit", "n"]]
+    return markdown_table(frame, float_format=lambda v: f"{v:.3f}")
 
 
 def main() -> None:
@@ -66,8 +75,8 @@ def main() -> None:
     torch.set_num_threads(1)
     for gen in ("er", "ba", "ws", "dp"):
         models = [cn.generate(gen, nodes=40, seed=0, index=i) for i in range(10)]
-        compile(models[0])  # warm-up: first construction pays torch's lazy imports
-        samples = [s for d in models for s in timed(lambda d=d: compile(d), max(1, reps // 3))]
+        build_network(models[0])  # warm-up: first construction pays torch's lazy imports
+        samples = [s for d in models for s in timed(lambda d=d: build_network(d), max(1, reps // 3))]
         rows.append({"what": f"compile {gen}-40", "unit": "ms", **{k: (v * 1e3 if k != "n" else v)
                                                                   for k, v in spread(samples).items()}})
 
@@ -75,7 +84,7 @@ def main() -> None:
     dag = cn.generate("dp", nodes=40, seed=0, index=0)
     for size in (32, 224):
         settings = CompileSettings(image_size=size)
-        net = compile(dag, settings, init_seed=0).eval()
+        net = build_network(dag, settings, init_seed=0).eval()
         x = torch.randn(1, 3, size, size)
         gflops = shape_pass(dag, settings)["flops"].sum() / 1e9
         for threads in (1, 2):
@@ -101,9 +110,9 @@ def main() -> None:
     (RESULTS / "compiler.json").write_text(json.dumps(
         {"rows": rows, "load_before": load_before, "load_after": load_after, "torch": torch.__version__,
          "cores": os.cpu_count(), "quick": args.quick}, indent=1) + "\n")
-    md = ["| measurement | p10 | median | p90 | unit | n |", "|---|---|---|---|---|---|"]
-    md += [f"| {r['what']} | {r['p10']:.3f} | {r['median']:.3f} | {r['p90']:.3f} | {r['unit']} | {r['n']} |" for r in rows]
-    (RESULTS / "compiler.md").write_text("\n".join(md) + f"\n\n{context}\n\nCommand: `python benchmarks/bench_compiler.py`\n")
+    (RESULTS / "compiler.md").write_text(
+        results_table(rows) + f"\n\n{context}\n\nCommand: `python benchmarks/bench_compiler.py`\n"
+    )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from concurrent_nas.analysis.tables import markdown_table
 from concurrent_nas.rundir import read_architectures, row_to_dag
 from concurrent_nas.shapes import CompileSettings, plan_network
 
@@ -62,10 +64,7 @@ def main() -> None:
         for mode in ("greedy", "probabilistic"):
             settings = CompileSettings(stem_channels=args.stem, channel_cap=args.cap, image_size=args.image, staging=mode)
             rows.append({"generator": gen, "staging": mode, **breakdown(dags, settings)})
-    keys = list(rows[0])
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    lines += ["| " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows]
-    text = "\n".join(lines)
+    text = markdown_table(pd.DataFrame.from_records(rows))
     print(text)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"table4_breakdown_stem{args.stem}_cap{args.cap}.md"
