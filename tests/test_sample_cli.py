@@ -256,3 +256,11 @@ def test_write_run_is_what_the_command_does(tmp_path, small_dp_run):
     with pytest.raises(CnasError, match="count must be a positive integer"):
         write_run(tmp_path / "none", "dp", 0)
     assert not (tmp_path / "none").exists()
+
+
+def test_export_to_an_unwritable_place_is_one_line(small_dp_run, tmp_path, capsys):
+    assert main(["export", str(small_dp_run), "0", "--out", str(tmp_path / "missing" / "g.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cnas: error: cannot write graph") and err.count("\n") == 1
+    assert main(["export", str(small_dp_run), "0", "--out", str(tmp_path / "g.json")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.json"]
