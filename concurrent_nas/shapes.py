@@ -303,7 +303,7 @@ def _scaling_text(plan: VertexPlan) -> list[str]:
 
 
 def shape_pass(dag: nx.DiGraph, settings: CompileSettings = CompileSettings()) -> pd.DataFrame:
-    """Per-vertex shapes and costs of the network that ``compile(dag, settings)`` builds.
+    """Per-vertex shapes and costs of the network that ``build_network(dag, settings)`` builds.
 
     Parameters
     ----------
@@ -367,7 +367,7 @@ def vertex_costs(
 
 
 def count_params(dag: nx.DiGraph, settings: CompileSettings = CompileSettings()) -> int:
-    """Trainable parameters of the network ``compile(dag, settings)`` builds."""
+    """Trainable parameters of the network ``build_network(dag, settings)`` builds."""
     return sum(p.params for p in plan_network(dag, settings))
 
 
