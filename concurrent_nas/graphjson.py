@@ -85,12 +85,8 @@ def read_graph(path: str | Path) -> nx.DiGraph:
 
 
 def write_graph(dag: nx.DiGraph, path: str | Path) -> None:
-    """Write ``dag`` as node-link JSON, atomically (a failure is a one-line :class:`CnasError`)."""
-    from .rundir import atomic_output
-
-    text = json.dumps(to_node_link(dag), indent=1, sort_keys=True) + "\n"
-    with atomic_output(path, what="graph") as tmp:
-        tmp.write_text(text)
+    """Write ``dag`` as node-link JSON."""
+    Path(path).write_text(json.dumps(to_node_link(dag), indent=1, sort_keys=True) + "\n")
 
 
 def _jsonable(value) -> bool:

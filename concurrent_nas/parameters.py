@@ -110,16 +110,3 @@ def count_run_parameters(
     for run, part in table.groupby("run", sort=False):
         Run(run).write(PARAMS, part.drop(columns="run").reset_index(drop=True))
     return table, summarize(table)
-
-
-def write_summary(summary: pd.DataFrame, path: str | Path) -> None:
-    """Write a :func:`summarize` table as CSV (``.csv``), JSON (``.json``) or markdown."""
-    from .analysis.tables import markdown_table
-
-    path = Path(path)
-    if path.suffix == ".csv":
-        summary.to_csv(path, index=False)
-    elif path.suffix == ".json":
-        summary.to_json(path, orient="records", indent=1)
-    else:
-        path.write_text(markdown_table(summary, float_format=lambda x: f"{x:.3f}") + "\n")

@@ -16,11 +16,12 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ..graphjson import to_node_link, write_graph
-    from ..rundir import load_architectures
+    from ..rundir import atomic_output, load_architectures
 
     [(_, _, dag)] = load_architectures(args.run, [args.id])
     if args.out:
-        write_graph(dag, args.out)
+        with atomic_output(args.out, what="graph") as tmp:
+            write_graph(dag, tmp)
     else:
         json.dump(to_node_link(dag), sys.stdout, indent=1, sort_keys=True)
         sys.stdout.write("\n")

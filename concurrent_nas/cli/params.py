@@ -25,7 +25,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ..errors import CnasError
-    from ..parameters import count_run_parameters, write_summary
+    from ..parameters import count_run_parameters
     from ..rundir import PARAMS, read_architectures
     from ..shapes import STAGING_MODES
 
@@ -43,3 +43,18 @@ def run(args) -> int:
     if args.out:
         write_summary(summary, args.out)
     return 0
+
+
+def write_summary(summary, path) -> None:
+    """Write the summary as CSV (``.csv``), JSON (``.json``) or a markdown table (else)."""
+    from pathlib import Path
+
+    from ..analysis.tables import markdown_table
+
+    path = Path(path)
+    if path.suffix == ".csv":
+        summary.to_csv(path, index=False)
+    elif path.suffix == ".json":
+        summary.to_json(path, orient="records", indent=1)
+    else:
+        path.write_text(markdown_table(summary, float_format=lambda x: f"{x:.3f}") + "\n")
