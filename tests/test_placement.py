@@ -197,7 +197,7 @@ def test_in_process_schedules_and_threads_reproduce_the_network_output():
 def test_busy_port_is_a_clear_error():
     import socket
 
-    from concurrent_nas.placement.distributed import check_port, free_port
+    from concurrent_nas.placement.ports import check_port, free_port
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -208,8 +208,8 @@ def test_busy_port_is_a_clear_error():
 
 
 def test_timed_kahypar_keeps_the_option_the_simulator_predicts_fastest():
-    from concurrent_nas.placement.assign import timed_assignment
     from concurrent_nas.placement.plan import build_plan as plan_of
+    from concurrent_nas.placement.timed import timed_assignment
 
     dag = cnas.generate("dp", 30, seed=5)
     rng = np.random.default_rng(1)

@@ -14,11 +14,12 @@ from concurrent_nas.cli.main import main
 from concurrent_nas.errors import CnasError
 from concurrent_nas.placement import build_plan, make_assignment
 from concurrent_nas.placement.distributed import make_config, measure_placed
+from concurrent_nas.placement.worker import FAULT_ENV
 from concurrent_nas.shapes import CompileSettings
 from concurrent_nas.rundir import load_parquet
 
 SETTINGS = CompileSettings(image_size=16, stem_channels=8, channel_cap=16)
-TINY = ["--image", "16", "--stem-channels", "8", "--channel-cap", "16"]
+TINY = ["--image-size", "16", "--stem-channels", "8", "--channel-cap", "16"]
 
 
 def unit_children() -> list[int]:
@@ -55,12 +56,42 @@ def test_shared_memory_units_match_the_single_process_output():
 
 
 @pytest.mark.parametrize("kind, expected", [("die", r"unit 1 of 2 died"), ("hang", r"unit 1 of 2 hung")])
-def test_a_dead_or_hung_unit_fails_the_run_naming_it_and_leaves_no_process(kind, expected):
-    _, cfg = two_unit_config("gloo", timeout_s=4.0, fault={"unit": 1, "kind": kind, "at": 2})
+def test_a_dead_or_hung_unit_fails_the_run_naming_it_and_leaves_no_process(kind, expected, monkeypatch):
+    from concurrent_nas.placement.failures import UnitFailed
+
+    _, cfg = two_unit_config("gloo", timeout_s=4.0)
+    monkeypatch.setenv(FAULT_ENV, f"1:{kind}:2")  # the spawned units inherit it
     start = time.monotonic()
-    with pytest.raises(CnasError, match=expected):
+    with pytest.raises(UnitFailed, match=expected) as failure:
         measure_placed(cfg)
+    assert failure.value.unit == 1 and isinstance(failure.value, CnasError)
     assert time.monotonic() - start < 60
+    assert unit_children() == []
+
+
+def test_a_unit_with_other_weights_fails_the_run_as_an_output_mismatch(monkeypatch):
+    from concurrent_nas.placement.failures import OutputMismatch
+
+    _, cfg = two_unit_config("shm")
+    monkeypatch.setenv(FAULT_ENV, "1:corrupt:2")  # unit 1 changes its copy of the weights
+    with pytest.raises(OutputMismatch, match=r"^unit 0 failed: distributed output differs from the "
+                                             r"single-process output \(max abs difference .*\) at inference 2$"):
+        measure_placed(cfg)
+    assert unit_children() == []
+
+
+def test_a_master_port_taken_meanwhile_is_retried_on_a_fresh_one():
+    import socket
+
+    from concurrent_nas.placement.failures import PortTaken
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        _, cfg = two_unit_config("gloo", timeout_s=10.0, master=f"127.0.0.1:{taken.getsockname()[1]}")
+        with pytest.raises(PortTaken, match="unit 0 of 2 failed"):
+            measure_placed(cfg, port_retries=1)
+        assert len(measure_placed(cfg)["latency_s"]) == 3
     assert unit_children() == []
 
 
@@ -85,15 +116,17 @@ def test_calibration_runs_the_whole_network_alone_and_on_every_unit_between_plac
     assert unit_children() == []
 
 
-def test_measured_rows_are_kept_when_a_later_measurement_fails():
-    from concurrent_nas.placement.measure import LatencyOptions, measure_architecture
+def test_measured_rows_are_kept_when_a_later_measurement_fails(monkeypatch):
+    from concurrent_nas.placement import LatencyOptions
+    from concurrent_nas.placement.measure import measure_architecture
 
     dag = cnas.generate("dp", 10, seed=4)
     rows = []
     options = LatencyOptions(units=(2,), placements=("paper",), repeats=2, warmup=0, timeout_s=4.0)
+    # Unit 1 exists only in the placed run: the one-unit baselines before it are measured.
+    monkeypatch.setenv(FAULT_ENV, "1:die:1")
     with pytest.raises(CnasError, match="unit 1 of 2 died"):
-        measure_architecture(0, "dp", dag, SETTINGS, options, emit=rows.append,
-                             fault={"unit": 1, "kind": "die", "at": 1})
+        measure_architecture(0, "dp", dag, SETTINGS, options, emit=rows.append)
     assert [(r["units"], r["placement"], r["threads"]) for r in rows] == [(1, "single", 1), (1, "single", 2)]
     assert unit_children() == []
 

@@ -22,9 +22,11 @@ import networkx as nx
 
 from .. import dag as dagmod
 from ..errors import CnasError
+from ..scoring import score_architecture
+from ..shapes import CompileSettings, vertex_costs
 
 PLACEMENTS = ("kahypar", "paper", "kahypar-time", "paper-time", "single", "threads")
-#: Placements that need measured per-vertex times (see :func:`timed_assignment`).
+#: Placements that need measured per-vertex times (see :func:`.timed.timed_assignment`).
 TIMED_PLACEMENTS = ("kahypar-time", "paper-time")
 
 
@@ -165,8 +167,6 @@ def kahypar_assignment(
     check_units(units)
     if units == 1:
         return single_assignment(dag)
-    from ..scoring import score_architecture
-
     table = score_architecture(dag, units=(units,), eps=tuple(eps), settings=settings, seed=seed)
     best = table[table["best"]].iloc[0]
     return parts_to_assignment(dag, best["parts"], units)
@@ -174,8 +174,6 @@ def kahypar_assignment(
 
 def vertex_flops(dag: nx.DiGraph, settings=None) -> dict[int, float]:
     """FLOPs per vertex from the shape pass (used as weights by the paper heuristic)."""
-    from ..shapes import CompileSettings, vertex_costs
-
     flops, _ = vertex_costs(dag, settings if settings is not None else CompileSettings())
     return {v: float(flops[v]) for v in dag}
 
@@ -199,60 +197,3 @@ def make_assignment(dag: nx.DiGraph, units: int, placement: str, *, settings=Non
     if parts is not None:
         return parts_to_assignment(dag, parts, units)
     return kahypar_assignment(dag, units, settings=settings, seed=seed)
-
-
-def timed_assignment(
-    dag: nx.DiGraph,
-    units: int,
-    placement: str,
-    vertex_s: Mapping[int, float],
-    out_bytes: Mapping[int, int],
-    image_bytes: int,
-    transfer,
-    *,
-    eps=(0.03, 0.1, 0.2, 0.3, 0.5),
-    seed: int = 0,
-) -> dict[int, int]:
-    """Latency-aware variants: balance *measured* time instead of FLOPs.
-
-    FLOPs misjudge time on a CPU (a depthwise convolution or a wide merge of sigmoid'ed
-    feature maps is memory-bound), so a FLOP-balanced split can leave one unit with
-    three times the work of the other. ``paper-time`` runs the paper heuristic on
-    measured per-vertex times; ``kahypar-time`` partitions the hypergraph weighted by
-    measured time (costs still output bytes) for every ``eps`` and keeps the option the
-    simulator (:mod:`.simulate`, with ``transfer``) predicts fastest.
-
-    Parameters
-    ----------
-    vertex_s : mapping int -> float
-        Measured compute time per vertex (seconds, one unit, one thread).
-    out_bytes : mapping int -> int
-        Output bytes per vertex.
-    image_bytes : int
-        Bytes of the image (scatter).
-    transfer : TransferModel
-        Message cost used to rank the options.
-    """
-    from .plan import build_plan
-    from .simulate import simulate
-
-    check_units(units)
-    if units == 1:
-        return single_assignment(dag)
-    if placement == "paper-time":
-        return paper_assignment(dag, units, vertex_s)
-    if placement != "kahypar-time":
-        raise CnasError(f"unknown timed placement '{placement}'; choose one of {', '.join(TIMED_PLACEMENTS)}")
-    from ..scoring.hypergraph import hypergraph_from_costs
-    from ..scoring.partition import partition_hypergraph
-
-    micro = {v: max(1, round(float(vertex_s[v]) * 1e6)) for v in dag}
-    hg = hypergraph_from_costs(dag, micro, {v: int(out_bytes[v]) for v in dag}, kind="measured-time")
-    best, best_latency = None, float("inf")
-    for e in eps:
-        parts = partition_hypergraph(hg, units, float(e), seed=seed)
-        assignment = normalize_assignment(dag, dict(zip(hg.vertices, parts)), units)
-        latency = simulate(build_plan(dag, assignment, units), vertex_s, out_bytes, image_bytes, transfer).latency_s
-        if latency < best_latency - 1e-12:
-            best, best_latency = assignment, latency
-    return best

@@ -4,21 +4,27 @@
 interpreter whose environment -- allocator settings, thread counts -- is fixed before it
 starts), waits for unit 0's measurement and guarantees that no unit outlives the call:
 a unit that dies or makes no progress for ``timeout_s`` ends the run with a
-:class:`CnasError` naming it, and every process is killed and reaped.
+:class:`.failures.UnitFailed` naming it, and every process is killed and reaped.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
-import socket
 import time
 from contextlib import contextmanager
 from dataclasses import replace
 
+import networkx as nx
+import numpy as np
+import pandas as pd
+
 from ..errors import CnasError
-from .plan import PlacementPlan
+from .failures import MasterPortTaken, OutputDiffers, OutputMismatch, PeerLost, PortTaken, UnitError, UnitFailed
+from .options import check_transport
+from .plan import PlacementPlan, Transfer
+from .ports import free_port
+from .simulate import TransferModel, fit_transfer_model
 from .worker import BUSY, IN_BARRIER, SETTING_UP, UnitConfig, unit_process_main
 
 # glibc returns every large (> 128 KiB) freed block to the kernel and takes it back on the
@@ -32,27 +38,6 @@ ALLOCATOR_ENV = {
 
 
 SETUP_TIMEOUT_S = 180.0
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """An ephemeral TCP port that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def check_port(host: str, port: int) -> None:
-    """Raise a clear :class:`CnasError` if ``host:port`` cannot be listened on."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise CnasError(
-                    f"port {port} on {host} is busy; choose another --master HOST:PORT "
-                    "(or omit --master to pick a free port)"
-                ) from None
-            raise CnasError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 @contextmanager
@@ -71,15 +56,15 @@ def unit_environment(threads: int):
                 os.environ[k] = v
 
 
-def _culprit(states, dead: dict[int, int], errors: dict[int, str], units: int) -> tuple[int, str]:
+def _culprit(states, dead: dict[int, int], errors: dict[int, UnitError], units: int) -> tuple[int, str]:
     """The unit to blame: a dead one, else the one the others' waits lead to."""
     silent = [r for r in sorted(dead) if r not in errors]
     if silent:
         return silent[0], f"died (exit code {dead[silent[0]]})"
     if errors:
-        # Peers of a failed unit report broken connections; the unit whose own error is
-        # not about a peer is the cause.
-        first = min(errors, key=lambda r: ("peer" in errors[r].lower() or "connection" in errors[r].lower(), r))
+        # Peers of a failed unit lose their connections to it; the unit whose own error
+        # is not a lost peer is the cause.
+        first = min(errors, key=lambda r: (isinstance(errors[r], PeerLost), r))
         return first, f"failed: {errors[first]}"
     state = [int(states[r]) for r in range(units)]
     r, seen = next((r for r in range(units) if state[r] >= 0), 0), set()
@@ -99,8 +84,11 @@ def launch_units(cfg: UnitConfig, *, poll_s: float = 0.05) -> dict:
 
     Raises
     ------
-    CnasError
+    UnitFailed
         A unit died, failed or hung (named in the message); all units are gone by then.
+        :class:`.failures.OutputMismatch` when unit 0's output differed from the
+        single-process output, :class:`.failures.PortTaken` when another process took
+        the master port first.
     """
     import torch.multiprocessing as mp
 
@@ -112,6 +100,8 @@ def launch_units(cfg: UnitConfig, *, poll_s: float = 0.05) -> dict:
     doorbells = [ctx.Semaphore(0) for _ in range(units)]
     shm_dir = None
     if cfg.transport == "shm" and units > 1:
+        # Here, not at the top: .transport imports torch, and `cnas`'s parser imports this
+        # package (its flags come from LatencyOptions) for every command.
         from .transport import init_flags, make_shm_directory
 
         shm_dir = make_shm_directory()
@@ -125,7 +115,7 @@ def launch_units(cfg: UnitConfig, *, poll_s: float = 0.05) -> dict:
                                 name=f"cnas-unit-{rank}", daemon=True)
                 p.start()
                 procs.append(p)
-        errors: dict[int, str] = {}
+        errors: dict[int, UnitError] = {}
         result = None
         while result is None:
             while not queue.empty():
@@ -150,11 +140,14 @@ def launch_units(cfg: UnitConfig, *, poll_s: float = 0.05) -> dict:
                             errors[rank] = payload
                     dead = {r: p.exitcode for r, p in enumerate(procs) if p.exitcode not in (None, 0)}
                 unit, what = _culprit(states, dead, errors, units)
-                if "differs from the single-process output" in errors.get(unit, ""):
-                    raise CnasError(f"unit {unit} {what}")
-                raise CnasError(
+                error = errors.get(unit)
+                if isinstance(error, OutputDiffers):
+                    raise OutputMismatch(f"unit {unit} {what}", unit)
+                failed = PortTaken if isinstance(error, MasterPortTaken) else UnitFailed
+                raise failed(
                     f"unit {unit} of {units} {what}; all units stopped "
-                    f"(timeout {cfg.timeout_s:g}s, set it with --timeout)"
+                    f"(timeout {cfg.timeout_s:g}s, set it with --timeout)",
+                    unit,
                 )
             if all(p.exitcode == 0 for p in procs) and result is None and queue.empty():
                 raise CnasError("units finished without a measurement; re-run the command")
@@ -178,18 +171,16 @@ def stop_processes(procs) -> None:
 
 
 def make_config(dag, settings, plan: PlacementPlan, *, mode="placed", transport="gloo", threads=1,
-                repeats=50, warmup=10, seed=0, timeout_s=60.0, master=None, fault=None,
-                calibrate=False) -> UnitConfig:
+                repeats=50, warmup=10, seed=0, timeout_s=60.0, master=None, calibrate=False) -> UnitConfig:
     """A :class:`UnitConfig` with a free local port unless ``master`` is given."""
-    if transport not in ("gloo", "shm", "nccl"):
-        raise CnasError(f"unknown transport '{transport}'; choose gloo, shm or nccl")
+    check_transport(transport)
     if repeats < 1 or warmup < 0:
         raise CnasError(f"--repeats must be >= 1 and --warmup >= 0, got {repeats} and {warmup}")
     if master is None:
         master = f"127.0.0.1:{free_port()}"
     return UnitConfig(dag=dag, settings=settings, plan=plan, mode=mode, transport=transport, threads=threads,
                       repeats=repeats, warmup=warmup, weights_seed=seed, input_seed=seed, master=master,
-                      timeout_s=timeout_s, fault=fault, calibrate=calibrate)
+                      timeout_s=timeout_s, calibrate=calibrate)
 
 
 def measure_placed(cfg: UnitConfig, *, port_retries: int = 3) -> dict:
@@ -197,12 +188,10 @@ def measure_placed(cfg: UnitConfig, *, port_retries: int = 3) -> dict:
     for attempt in range(port_retries):
         try:
             return launch_units(cfg)
-        except CnasError as exc:
-            text = str(exc).lower()
-            if attempt + 1 < port_retries and ("address already in use" in text or "eaddrinuse" in text):
-                cfg = replace(cfg, master=f"127.0.0.1:{free_port()}")
-                continue
-            raise
+        except PortTaken:
+            if attempt + 1 == port_retries:
+                raise
+            cfg = replace(cfg, master=f"127.0.0.1:{free_port()}")
     raise AssertionError("unreachable")
 
 
@@ -210,7 +199,7 @@ PROBE_SIZES = (4 * 1024, 64 * 1024, 512 * 1024, 2 * 1024 * 1024, 8 * 1024 * 1024
 
 
 def probe_transfers(transport: str = "gloo", *, sizes=PROBE_SIZES, repeats: int = 30, warmup: int = 5,
-                    timeout_s: float = 60.0):
+                    timeout_s: float = 60.0) -> tuple[TransferModel, pd.DataFrame]:
     """Measure one-way message times between two local units and fit a transfer model.
 
     Returns
@@ -219,13 +208,6 @@ def probe_transfers(transport: str = "gloo", *, sizes=PROBE_SIZES, repeats: int 
         The fitted model and the measured points (``transport, bytes, median_ms, p10_ms,
         p90_ms``).
     """
-    import numpy as np
-    import pandas as pd
-    import networkx as nx
-
-    from .plan import PlacementPlan, Transfer
-    from .simulate import fit_transfer_model
-
     transfers = []
     for i in range(len(sizes)):
         transfers += [Transfer(2 * i, 0, 1), Transfer(2 * i + 1, 1, 0)]

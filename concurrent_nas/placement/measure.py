@@ -18,14 +18,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import networkx as nx
 import numpy as np
 
-from .assign import TIMED_PLACEMENTS, make_assignment, timed_assignment
+from .. import dag as dagmod
+from .assign import TIMED_PLACEMENTS, make_assignment
+from .distributed import make_config, measure_placed
+from .options import LatencyOptions
 from .plan import build_plan
 from .simulate import TransferModel, simulate
+from .timed import timed_assignment
 
 BASELINE = "1 unit x 1 intra-op thread"
 
@@ -33,24 +37,8 @@ BASELINE = "1 unit x 1 intra-op thread"
 KEY = ("arch_id", "units", "placement", "transport", "threads", "image_size", "source")
 
 
-@dataclass(frozen=True)
-class LatencyOptions:
-    """What to measure for each architecture."""
-
-    units: tuple[int, ...] = (1, 2)
-    placements: tuple[str, ...] = ("kahypar",)
-    transports: tuple[str, ...] = ("gloo",)
-    threads: int = 1
-    repeats: int = 50
-    warmup: int = 10
-    seed: int = 0
-    timeout_s: float = 60.0
-    simulate_units: tuple[int, ...] = ()
-    network: TransferModel | None = None  # None: the measured model of the first transport
-    calibrate: bool = True  # solo and contended passes between placed inferences (see module doc)
-
-
 def summarize(latency_s) -> dict:
+    """Median, 10th and 90th percentile of latencies in seconds, as ``*_ms`` columns."""
     ms = np.asarray(latency_s) * 1e3
     return {"median_ms": float(np.median(ms)), "p10_ms": float(np.percentile(ms, 10)),
             "p90_ms": float(np.percentile(ms, 90))}
@@ -111,7 +99,6 @@ def measure_architecture(
     transfer_model: Callable[[str], TransferModel | None] = lambda transport: None,
     parts: Callable[[int], Iterable[int] | None] | None = None,
     progress: Callable[[str], None] = lambda what: None,
-    fault: dict | None = None,
 ) -> list[dict]:
     """Measure (and simulate) one architecture; ``emit`` each row as soon as it exists.
 
@@ -126,14 +113,10 @@ def measure_architecture(
         called only when a row needs it.
     parts : callable units -> parts or None
         A scored run's partition for ``units`` (KaHyPar is run when it gives ``None``).
-    fault : dict, optional
-        Fault injection for tests (see :class:`.worker.UnitConfig`).
     """
-    from .distributed import make_config, measure_placed
-
     done = done or set()
     existing = existing or {}
-    nodes = int(dag.graph.get("nodes", dag.number_of_nodes() - 2))
+    nodes = dagmod.block_count(dag)
     image = settings.image_size
     rows: list[dict] = []
 
@@ -154,7 +137,6 @@ def measure_architecture(
         cfg = make_config(dag, settings, plan, mode=mode, transport="gloo" if transport == "none" else transport,
                           threads=threads, repeats=options.repeats, warmup=options.warmup,
                           seed=options.seed, timeout_s=options.timeout_s,
-                          fault=fault if placement != "single" else None,
                           calibrate=options.calibrate)  # the units skip it where it does not apply
         if mode == "threads":
             cfg = replace(cfg, plan=replace(plan, units=units))

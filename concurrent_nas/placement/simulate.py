@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .plan import IMAGE, PlacementPlan, Transfer
+from .plan import IMAGE, PlacementPlan
 
 
 @dataclass(frozen=True)
@@ -261,13 +261,3 @@ def simulate(
     if unfinished:
         raise RuntimeError(f"simulation stalled with vertices {unfinished[:5]} unscheduled")
     return SimulatedRun(finish[plan.output_vertex], tuple(busy), nbytes, messages, finish)
-
-
-def relative_error(simulated_s: float, measured_s: float) -> float:
-    """``(simulated - measured) / measured``: positive when the model is pessimistic."""
-    return (simulated_s - measured_s) / measured_s
-
-
-def transfers_of(plan: PlacementPlan, unit: int) -> list[Transfer]:
-    """Messages ``unit`` sends in one inference (convenience for reports)."""
-    return [t for t in plan.transfers if t.src == unit]

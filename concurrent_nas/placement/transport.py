@@ -6,6 +6,9 @@ Both transports have the same small interface, used by :mod:`.worker`:
   ``wait_any(transfers)`` to block until one of them has arrived, ``tensor(transfer)``;
 * ``send(tensor, transfer)`` (non-blocking), ``flush()`` at the end of an inference.
 
+A message that fails (gloo: a peer died or closed the connection) raises
+:class:`.failures.PeerLost`, so the launcher blames the peer, not this unit.
+
 Receive buffers are allocated once, from the shapes of a reference forward pass, and
 reused by every inference: no allocation on the timed path.
 """
@@ -19,6 +22,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from .failures import PeerLost, describe
 from .plan import Transfer
 
 
@@ -42,17 +46,26 @@ class DistTransport:
         self.messages = 0
         self.bytes = 0
 
+    # Every call into the process group below turns a RuntimeError into PeerLost with a
+    # plain try (free on the polling path), not a context manager (a call each time).
+
     def post_recv(self, t: Transfer) -> None:
-        self.works[t] = dist.irecv(self.buffers[t], src=t.src, tag=t.tag)
+        try:
+            self.works[t] = dist.irecv(self.buffers[t], src=t.src, tag=t.tag)
+        except RuntimeError as exc:
+            raise PeerLost(describe(exc)) from exc
 
     def done(self, t: Transfer) -> bool:
         if t in self.arrived:
             return True
-        if self.works[t].is_completed():
+        try:
+            if not self.works[t].is_completed():
+                return False
             self.works[t].wait()  # surfaces errors of a failed receive
-            self.arrived.add(t)
-            return True
-        return False
+        except RuntimeError as exc:
+            raise PeerLost(describe(exc)) from exc
+        self.arrived.add(t)
+        return True
 
     def wait_any(self, needed: list[Transfer]) -> None:
         """Block until one of ``needed`` (ordered by urgency) has arrived."""
@@ -63,7 +76,10 @@ class DistTransport:
         # nothing new: block on the most urgent message (the one the earliest waiting
         # vertex needs). Waiting on every receive from threads instead deadlocked both
         # units in our tests (ER-40, 18 messages a unit), so we do not.
-        self.works[needed[0]].wait()
+        try:
+            self.works[needed[0]].wait()
+        except RuntimeError as exc:
+            raise PeerLost(describe(exc)) from exc
         self.arrived.add(needed[0])
 
     def tensor(self, t: Transfer) -> torch.Tensor:
@@ -71,13 +87,19 @@ class DistTransport:
 
     def send(self, tensor: torch.Tensor, t: Transfer) -> None:
         tensor = tensor.contiguous()
-        self.pending_sends.append((dist.isend(tensor, dst=t.dst, tag=t.tag), tensor))
+        try:
+            self.pending_sends.append((dist.isend(tensor, dst=t.dst, tag=t.tag), tensor))
+        except RuntimeError as exc:
+            raise PeerLost(describe(exc)) from exc
         self.messages += 1
         self.bytes += tensor.numel() * tensor.element_size()
 
     def flush(self) -> None:
-        for work, _ in self.pending_sends:
-            work.wait()
+        try:
+            for work, _ in self.pending_sends:
+                work.wait()
+        except RuntimeError as exc:
+            raise PeerLost(describe(exc)) from exc
         self.pending_sends.clear()
         self.arrived.clear()
         self.works.clear()

@@ -19,19 +19,41 @@ import datetime
 import os
 import resource
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
 
 from ..orphans import die_with_parent
-from .plan import IMAGE, PlacementPlan, Transfer
+from .assign import single_assignment
+from .failures import MasterPortTaken, OutputDiffers, PeerLost, describe, peer_calls, reported
+from .plan import IMAGE, PlacementPlan, Transfer, build_plan
+from .ports import port_in_use
 
 # Unit states in the shared status array the launcher reads to name a hung unit.
 BUSY = -1
 IN_BARRIER = -2
 FINISHED = -3
 SETTING_UP = -4  # importing torch, compiling, joining the group: may take long on a busy host
+
+#: Tests make a unit fail on purpose with ``CNAS_TEST_FAULT=UNIT:KIND:INFERENCE`` in the
+#: launcher's environment: KIND ``die`` (exit), ``hang`` (sleep) or ``corrupt`` (change
+#: its copy of the weights); ``1:die:2`` kills unit 1 at its second inference. Spawned
+#: units inherit the environment, which is how the fault reaches them; :func:`injected_fault`
+#: is the only reader, and nothing in the package sets it.
+FAULT_ENV = "CNAS_TEST_FAULT"
+FAULT_KINDS = ("die", "hang", "corrupt")
+
+
+def injected_fault(rank: int) -> tuple[str, int] | None:
+    """The test seam: ``(kind, inference)`` of the fault :data:`FAULT_ENV` puts on unit ``rank``."""
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return None
+    unit, kind, at = spec.split(":")
+    if kind not in FAULT_KINDS:
+        raise ValueError(f"{FAULT_ENV}={spec!r}: the kind of fault is one of {', '.join(FAULT_KINDS)}")
+    return (kind, int(at)) if int(unit) == rank else None
 
 
 @dataclass
@@ -51,7 +73,6 @@ class UnitConfig:
     master: str = "127.0.0.1:29500"
     timeout_s: float = 60.0
     shm_dir: str | None = None
-    fault: dict | None = field(default=None)  # tests: {"unit": r, "kind": "die"|"hang", "at": i}
     rtol: float = 1e-4
     atol: float = 1e-5
     probe_sizes: tuple[int, ...] = ()
@@ -177,20 +198,22 @@ def run_schedule(plan: PlacementPlan, rank: int, blocks, transport, image, statu
 
 
 def _whole_network_plan(dag) -> PlacementPlan:
-    from .assign import single_assignment
-    from .plan import build_plan
-
     return build_plan(dag, single_assignment(dag), 1)
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    with peer_calls():
+        dist.barrier()
 
 
 def _calibrate(whole: PlacementPlan, rank: int, blocks, image, status: _Status, keep: bool,
                solo_samples: dict, shared_samples: dict) -> None:
     """The whole network on unit 0 alone, then on every unit at once (see ``calibrate``)."""
-    import torch.distributed as dist
-
     for together in (False, True):
         status.set(IN_BARRIER)
-        dist.barrier()
+        _barrier()
         status.set(BUSY)
         if not together and rank != 0:
             continue
@@ -207,17 +230,36 @@ def _parse_master(master: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
+def _join_group(rank: int, world: int, master: str, backend: str, timeout: datetime.timedelta) -> None:
+    """Open the rendezvous store (unit 0 listens, the others connect) and the process group."""
+    import torch.distributed as dist
+
+    host, port = _parse_master(master)
+    try:
+        store = dist.TCPStore(host, port, world, rank == 0, timeout=timeout)
+    except RuntimeError as exc:
+        if rank != 0:
+            raise PeerLost(describe(exc)) from exc  # unit 0, which listens, is not there
+        # The launcher picked a free port, but another process may have taken it since.
+        if port_in_use(host, port):
+            raise MasterPortTaken(describe(exc)) from exc
+        raise
+    with peer_calls():
+        dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=timeout)
+
+
 def run_unit(rank: int, cfg: UnitConfig, queue=None, states=None, beats=None, doorbells=None) -> dict | None:
     """The life of one unit; returns the measurement on unit 0 (``None`` elsewhere).
 
-    Errors are reported on ``queue`` as ``("error", rank, message)`` when a launcher
-    watches; the measurement of unit 0 is put there as ``("result", 0, dict)``.
+    Errors are reported on ``queue`` as ``("error", rank, UnitError)`` when a launcher
+    watches (:func:`.failures.reported`: the type says what kind of failure it was); the
+    measurement of unit 0 is put there as ``("result", 0, dict)``.
     """
     try:
         result = _run_unit(rank, cfg, states, beats, doorbells)
     except BaseException as exc:  # report, then let the launcher clean up
         if queue is not None:
-            queue.put(("error", rank, f"{type(exc).__name__}: {exc}".splitlines()[0][:400]))
+            queue.put(("error", rank, reported(exc)))
             raise SystemExit(1) from None
         raise
     if queue is not None and result is not None:
@@ -248,16 +290,11 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
     reference, shapes = reference_pass(net, image)
     world = units if cfg.mode == "placed" else 1
     if world > 1:
-        host, port = _parse_master(cfg.master)
         # The launcher names a hung unit after timeout_s without progress; the group's
         # own timeout is longer so that the diagnosis, not a peer's time-out, comes first.
         group_timeout = datetime.timedelta(seconds=2 * cfg.timeout_s + 10)
-        store = dist.TCPStore(host, port, world, rank == 0, timeout=group_timeout)
-        dist.init_process_group(
-            "nccl" if cfg.transport == "nccl" else "gloo", store=store, rank=rank, world_size=world,
-            timeout=group_timeout,
-        )
-        with torch.no_grad():  # same weights everywhere, whatever each unit's RNG did
+        _join_group(rank, world, cfg.master, "nccl" if cfg.transport == "nccl" else "gloo", group_timeout)
+        with torch.no_grad(), peer_calls():  # same weights everywhere, whatever each unit's RNG did
             for tensor in net.state_dict().values():
                 dist.broadcast(tensor, 0)
         if rank != 0:  # unit 0 checks the output against its own (the source) weights
@@ -267,7 +304,7 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
     transport = None
     if world > 1 and cfg.transport == "shm":
         transport = ShmTransport(rank, receives, cfg.shm_dir, doorbells, list(plan.transfers))
-        dist.barrier()  # every receiver's buffers exist before anyone sends
+        _barrier()  # every receiver's buffers exist before anyone sends
     elif world > 1:
         transport = DistTransport(rank, receives, device=device)
 
@@ -281,16 +318,21 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
     whole = _whole_network_plan(cfg.dag) if calibrate else None
     solo_samples: dict[int, list[float]] = {}
     shared_samples: dict[int, list[float]] = {}
+    fault = injected_fault(rank)
     with torch.inference_mode():
         for it in range(1, total + 1):
-            if cfg.fault and cfg.fault.get("unit") == rank and cfg.fault.get("at", 0) == it:
-                if cfg.fault["kind"] == "die":
+            if fault is not None and fault[1] == it:
+                if fault[0] == "die":
                     os._exit(17)
-                status.set(BUSY)
-                time.sleep(3600)
+                if fault[0] == "corrupt":
+                    for tensor in net.state_dict().values():
+                        tensor.add_(1)
+                else:
+                    status.set(BUSY)
+                    time.sleep(3600)
             status.set(IN_BARRIER)
             if world > 1:
-                dist.barrier()
+                _barrier()
             status.set(BUSY)
             if isinstance(transport, ShmTransport):
                 transport.begin(it)
@@ -314,7 +356,7 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
             if rank == 0:
                 diff = float((logits - reference).abs().max())
                 if not torch.allclose(logits, reference, rtol=cfg.rtol, atol=cfg.atol):
-                    raise RuntimeError(
+                    raise OutputDiffers(
                         f"distributed output differs from the single-process output "
                         f"(max abs difference {diff:.3g}) at inference {it}"
                     )
@@ -337,8 +379,9 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
     gathered = [mine]
     if world > 1:
         gathered = [None] * world if rank == 0 else None
-        dist.gather_object(mine, gathered, dst=0)
-        dist.destroy_process_group()
+        with peer_calls():
+            dist.gather_object(mine, gathered, dst=0)
+            dist.destroy_process_group()
     status.set(FINISHED)
     if rank != 0:
         return None
@@ -366,17 +409,14 @@ def _pingpong(rank: int, cfg: UnitConfig, doorbells):
     from .transport import DistTransport, ShmTransport
 
     plan = cfg.plan
-    host, port = _parse_master(cfg.master)
-    store = dist.TCPStore(host, port, 2, rank == 0, timeout=datetime.timedelta(seconds=cfg.timeout_s))
-    dist.init_process_group("gloo", store=store, rank=rank, world_size=2,
-                            timeout=datetime.timedelta(seconds=cfg.timeout_s))
+    _join_group(rank, 2, cfg.master, "gloo", datetime.timedelta(seconds=cfg.timeout_s))
     sizes = cfg.probe_sizes
     receives = [(t, (sizes[t.vertex // 2] // 4,)) for t in plan.transfers if t.dst == rank]
     if cfg.transport == "shm":
         transport = ShmTransport(rank, receives, cfg.shm_dir, doorbells, list(plan.transfers))
     else:
         transport = DistTransport(rank, receives)
-    dist.barrier()
+    _barrier()
     payload = {i: torch.randn(s // 4) for i, s in enumerate(sizes)}
     one_way: dict[int, list[float]] = {s: [] for s in sizes}
     send_cpu: list[float] = []
@@ -385,7 +425,7 @@ def _pingpong(rank: int, cfg: UnitConfig, doorbells):
         there, back = Transfer(2 * i, 0, 1), Transfer(2 * i + 1, 1, 0)
         for rep in range(cfg.warmup + cfg.repeats):
             it += 1
-            dist.barrier()
+            _barrier()
             if isinstance(transport, ShmTransport):
                 transport.begin(it)
             if rank == 0:
@@ -403,7 +443,8 @@ def _pingpong(rank: int, cfg: UnitConfig, doorbells):
                 transport.wait_any([there])
                 transport.send(transport.tensor(there), back)
             transport.flush()
-    dist.destroy_process_group()
+    with peer_calls():
+        dist.destroy_process_group()
     if rank != 0:
         return None
     return {"one_way_s": one_way, "send_cpu_s": send_cpu}

@@ -1,0 +1,70 @@
+"""Latency-aware placements: assignments balanced by *measured* time, ranked by the simulator.
+
+Its own module because it needs all three of :mod:`.assign`, :mod:`.plan` and
+:mod:`.simulate`, while :mod:`.plan` builds on :mod:`.assign` and :mod:`.simulate` on
+:mod:`.plan`: inside :mod:`.assign` it made an import cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import networkx as nx
+
+from ..errors import CnasError
+from ..scoring.hypergraph import hypergraph_from_costs
+from ..scoring.partition import partition_hypergraph
+from .assign import TIMED_PLACEMENTS, check_units, normalize_assignment, paper_assignment, single_assignment
+from .plan import build_plan
+from .simulate import TransferModel, simulate
+
+
+def timed_assignment(
+    dag: nx.DiGraph,
+    units: int,
+    placement: str,
+    vertex_s: Mapping[int, float],
+    out_bytes: Mapping[int, int],
+    image_bytes: int,
+    transfer: TransferModel,
+    *,
+    eps=(0.03, 0.1, 0.2, 0.3, 0.5),
+    seed: int = 0,
+) -> dict[int, int]:
+    """Latency-aware variants: balance *measured* time instead of FLOPs.
+
+    FLOPs misjudge time on a CPU (a depthwise convolution or a wide merge of sigmoid'ed
+    feature maps is memory-bound), so a FLOP-balanced split can leave one unit with
+    three times the work of the other. ``paper-time`` runs the paper heuristic on
+    measured per-vertex times; ``kahypar-time`` partitions the hypergraph weighted by
+    measured time (costs still output bytes) for every ``eps`` and keeps the option the
+    simulator (:mod:`.simulate`, with ``transfer``) predicts fastest.
+
+    Parameters
+    ----------
+    vertex_s : mapping int -> float
+        Measured compute time per vertex (seconds, one unit, one thread).
+    out_bytes : mapping int -> int
+        Output bytes per vertex.
+    image_bytes : int
+        Bytes of the image (scatter).
+    transfer : TransferModel
+        Message cost used to rank the options.
+    """
+    check_units(units)
+    if units == 1:
+        return single_assignment(dag)
+    if placement == "paper-time":
+        return paper_assignment(dag, units, vertex_s)
+    if placement != "kahypar-time":
+        raise CnasError(f"unknown timed placement '{placement}'; choose one of {', '.join(TIMED_PLACEMENTS)}")
+    micro = {v: max(1, round(float(vertex_s[v]) * 1e6)) for v in dag}
+    hg = hypergraph_from_costs(dag, micro, {v: int(out_bytes[v]) for v in dag}, kind="measured-time")
+    best, best_latency = None, float("inf")
+    for e in eps:
+        parts = partition_hypergraph(hg, units, float(e), seed=seed)
+        assignment = normalize_assignment(dag, dict(zip(hg.vertices, parts)), units)
+        latency = simulate(build_plan(dag, assignment, units), vertex_s, out_bytes, image_bytes, transfer).latency_s
+        if latency < best_latency - 1e-12:
+            best, best_latency = assignment, latency
+    return best
