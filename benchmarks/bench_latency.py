@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -34,7 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from concurrent_nas.rundir import load_parquet
+from concurrent_nas.rundir import LATENCY, load_parquet
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
@@ -104,11 +103,11 @@ def part_headline(args) -> None:
     for rnd in range(args.rounds):
         for name, run in runs.items():
             before = wait_quiet(args.quiet, args.max_wait)
-            (run / "latency.parquet").unlink(missing_ok=True)
+            (run / LATENCY).unlink(missing_ok=True)
             sh(["cnas", "latency", str(run), "--ids", "0", "--units", "1,2",
-                "--placement", args.placements, "--transport", args.transports, "--image", "224",
+                "--placement", args.placements, "--transport", args.transports, "--image-size", "224",
                 "--repeats", str(args.repeats), "--warmup", str(args.warmup)])
-            frame = load_parquet(run / "latency.parquet").assign(round=rnd, load_before=before, load_after=load())
+            frame = load_parquet(run / LATENCY).assign(round=rnd, load_before=before, load_after=load())
             loads.append((before, load()))
             frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
@@ -141,11 +140,11 @@ def part_figures(args) -> None:
     frames = []
     for gen in ("dp", "er", "ba", "ws", "fb"):
         run = sample(gen, args.per_gen)
-        (run / "latency.parquet").unlink(missing_ok=True)
+        (run / LATENCY).unlink(missing_ok=True)
         before = wait_quiet(args.quiet, args.max_wait)
-        sh(["cnas", "latency", str(run), "--units", "1,2", "--placement", "kahypar,paper", "--image", "224",
+        sh(["cnas", "latency", str(run), "--units", "1,2", "--placement", "kahypar,paper", "--image-size", "224",
             "--repeats", str(args.repeats), "--warmup", str(args.warmup), "--simulate-units", "4,6,8,10"])
-        frames.append(load_parquet(run / "latency.parquet").assign(run=gen, load_before=before))
+        frames.append(load_parquet(run / LATENCY).assign(run=gen, load_before=before))
     table = pd.concat(frames, ignore_index=True)
     placed = table[table["placement"].isin(["kahypar", "paper"])]
     norm = tbl.normalized_latency(placed)
