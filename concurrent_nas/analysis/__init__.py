@@ -3,61 +3,53 @@
 :mod:`.tables` computes the numbers behind each figure from run tables (pure pandas),
 :mod:`.figures` draws them (matplotlib ``Figure`` objects, one colour per generator),
 :mod:`.report` loads runs and writes PNG/SVG figures and ``summary.md`` (``cnas report``).
+
+Names resolve on first use (PEP 562), so a caller that only wants a table
+(``cnas params --out x.md``) does not pay for importing matplotlib.
 """
 
-from .figures import (
-    accuracy_figure,
-    communication_figure,
-    concurrency_score_figure,
-    depth_layout,
-    entropy_figure,
-    generator_color,
-    inference_time_figure,
-    latency_scaling_figure,
-    partition_figure,
-    width_depth_figure,
-)
-from ..rundir import Run, load_run
-from .report import Report, build_report, load_runs, summary_markdown, write_report
-from .tables import (
-    accuracy_vs_score,
-    best_options,
-    communication_summary,
-    cs_summary,
-    entropy_summary,
-    latency_scaling,
-    normalized_latency,
-    ordered_generators,
-    profile_matrix,
-    width_depth_summary,
-)
+from importlib import import_module
 
-__all__ = [
-    "Report",
-    "Run",
-    "accuracy_figure",
-    "accuracy_vs_score",
-    "best_options",
-    "build_report",
-    "communication_figure",
-    "communication_summary",
-    "concurrency_score_figure",
-    "cs_summary",
-    "depth_layout",
-    "entropy_figure",
-    "entropy_summary",
-    "generator_color",
-    "inference_time_figure",
-    "latency_scaling",
-    "latency_scaling_figure",
-    "load_run",
-    "load_runs",
-    "normalized_latency",
-    "ordered_generators",
-    "partition_figure",
-    "profile_matrix",
-    "summary_markdown",
-    "width_depth_figure",
-    "width_depth_summary",
-    "write_report",
-]
+_LAZY = {
+    "accuracy_vs_score": "concurrent_nas.analysis.tables",
+    "best_options": "concurrent_nas.analysis.tables",
+    "communication_summary": "concurrent_nas.analysis.tables",
+    "cs_summary": "concurrent_nas.analysis.tables",
+    "entropy_summary": "concurrent_nas.analysis.tables",
+    "latency_scaling": "concurrent_nas.analysis.tables",
+    "markdown_table": "concurrent_nas.analysis.tables",
+    "normalized_latency": "concurrent_nas.analysis.tables",
+    "ordered_generators": "concurrent_nas.analysis.tables",
+    "profile_matrix": "concurrent_nas.analysis.tables",
+    "width_depth_summary": "concurrent_nas.analysis.tables",
+    "accuracy_figure": "concurrent_nas.analysis.figures",
+    "communication_figure": "concurrent_nas.analysis.figures",
+    "concurrency_score_figure": "concurrent_nas.analysis.figures",
+    "depth_layout": "concurrent_nas.analysis.figures",
+    "entropy_figure": "concurrent_nas.analysis.figures",
+    "generator_color": "concurrent_nas.analysis.figures",
+    "inference_time_figure": "concurrent_nas.analysis.figures",
+    "latency_scaling_figure": "concurrent_nas.analysis.figures",
+    "partition_figure": "concurrent_nas.analysis.figures",
+    "width_depth_figure": "concurrent_nas.analysis.figures",
+    "Report": "concurrent_nas.analysis.report",
+    "build_report": "concurrent_nas.analysis.report",
+    "load_runs": "concurrent_nas.analysis.report",
+    "summary_markdown": "concurrent_nas.analysis.report",
+    "write_report": "concurrent_nas.analysis.report",
+    "Run": "concurrent_nas.rundir",
+    "load_run": "concurrent_nas.rundir",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'concurrent_nas.analysis' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+__all__ = sorted(_LAZY)
