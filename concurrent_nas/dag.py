@@ -193,6 +193,11 @@ def edge_list(dag: nx.DiGraph) -> list[tuple[int, int]]:
     return sorted(dag.edges)
 
 
+def stage_vertices(dag: nx.DiGraph) -> list[int]:
+    """Vertices the generator marks ``stage=True``, ascending: with :func:`edge_list`, the DAG's wiring."""
+    return sorted(v for v, s in dag.nodes(data="stage") if s)
+
+
 def from_edge_list(edges: Iterable[Iterable[int]], stage_vertices: Iterable[int] = ()) -> nx.DiGraph:
     """Rebuild a validated DAG from its edge list (the form stored in run tables).
 

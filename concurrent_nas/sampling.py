@@ -30,7 +30,7 @@ def architecture_record(dag) -> dict[str, Any]:
         "max_width": max(profile),
         "width_profile": profile,
         "edge_list": [list(e) for e in dagmod.edge_list(dag)],
-        "stage_vertices": sorted(v for v, s in dag.nodes(data="stage") if s),
+        "stage_vertices": dagmod.stage_vertices(dag),
     }
 
 
