@@ -7,6 +7,7 @@ Usage::
     python benchmarks/bench_score.py fig9      # table of median / IQR of best CS from the runs
     python benchmarks/bench_score.py dpsweep --archs 100   # DP (p, alpha, beta) grid at 40 nodes
     python benchmarks/bench_score.py dpsweep --fine --archs 200 --sample-seed 2   # refine p
+    python benchmarks/bench_score.py pool --n 200 --repeat 3 --workers 2 --label pebble   # local pool throughput
 
 ``sweep`` times every `cnas score` call (a subprocess; wall clock) and the peak memory of
 its whole process tree (the CLI plus its workers, resident set summed, polled every
@@ -100,6 +101,34 @@ def sweep(args) -> dict:
             print(rows[-1], flush=True)
     return {"rows": rows, "total_wall_s": round(sum(r["wall_s"] for r in rows), 1),
             "max_peak_rss_mb": max(r["peak_rss_mb"] for r in rows)}
+
+
+def pool(args) -> dict:
+    """Wall time of `cnas score --force` on one DP-40 run, repeated, and a hash of its table.
+
+    Run it once per pool implementation (``--label``), alternating on a busy host; equal
+    ``table_sha256`` values mean the tables are equal in content.
+    """
+    import hashlib
+
+    run = Path(args.root) / f"pool-dp40-{args.n}"
+    if not (run / "architectures.parquet").exists():
+        subprocess.run(["cnas", "sample", "--gen", "dp", "--n", str(args.n), "--nodes", "40", "--out", str(run)],
+                       check=True)
+    cmd = [sys.executable, "-m", "concurrent_nas.cli.main", "score", str(run), "--force",
+           "--workers", str(args.workers or 2)]
+    rows = []
+    for i in range(args.repeat):
+        load = os.getloadavg()[0]
+        seconds, peak, rc = timed(cmd)
+        table = load_parquet(run / "scores.parquet")
+        digest = hashlib.sha256(table.to_json(orient="split").encode()).hexdigest()[:16]
+        rows.append({"label": args.label, "repeat": i, "wall_s": round(seconds, 2),
+                     "scored_s": json.loads((run / "scores.json").read_text())["seconds_this_call"],
+                     "peak_rss_mb": round(peak / 2**20, 1), "load_before": round(load, 2), "rc": rc,
+                     "table_sha256": digest})
+        print(rows[-1], flush=True)
+    return {"rows": rows, "median_wall_s": statistics.median(r["wall_s"] for r in rows)}
 
 
 def dp_sweep(args) -> dict:
@@ -199,7 +228,7 @@ def to_markdown(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["sweep", "presets", "fig9", "dpsweep"])
+    parser.add_argument("mode", choices=["sweep", "presets", "fig9", "dpsweep", "pool"])
     parser.add_argument("--root", default="runs", help="where the fig9-<gen><nodes> runs live")
     parser.add_argument("--n", type=int, default=1000, help="architectures per run (sweep)")
     parser.add_argument("--workers", type=int, help="--workers for cnas score (default all cores)")
@@ -207,11 +236,13 @@ def main() -> None:
     parser.add_argument("--fine", action="store_true", help="dpsweep: refine p with alpha = beta = 1")
     parser.add_argument("--sample-seed", type=int, default=1, help="dpsweep: seed of the sampled populations")
     parser.add_argument("--force", action="store_true", help="sweep: re-score runs already scored (to time them)")
+    parser.add_argument("--repeat", type=int, default=3, help="pool: timed calls")
+    parser.add_argument("--label", default="now", help="pool: name of the implementation measured")
     args = parser.parse_args()
-    result = {"sweep": sweep, "presets": presets, "fig9": fig9, "dpsweep": dp_sweep}[args.mode](args)
+    result = {"sweep": sweep, "presets": presets, "fig9": fig9, "dpsweep": dp_sweep, "pool": pool}[args.mode](args)
     result["uptime"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     RESULTS.mkdir(exist_ok=True)
-    name = args.mode + ("_fine" if getattr(args, "fine", False) else "")
+    name = args.mode + ("_fine" if getattr(args, "fine", False) else "") + (f"_{args.label}" if args.mode == "pool" else "")
     (RESULTS / f"bench_score_{name}.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
     md = to_markdown(result["rows"])
     if "ratios" in result:

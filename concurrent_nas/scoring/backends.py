@@ -11,7 +11,6 @@ import asyncio
 import itertools
 import multiprocessing
 import os
-import signal
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
@@ -21,6 +20,12 @@ import pandas as pd
 from ..errors import CnasError
 from .config import ScoreConfig
 
+NO_WORKER_STARTED = (
+    "every worker process died before finishing any architecture; "
+    "if you call the scoring API from a script, guard it with "
+    "`if __name__ == '__main__':`, else run with --workers 1 to see the error"
+)
+
 #: What a worker runs: ``fn([record], config)`` -> rows (tests substitute one that crashes or hangs).
 WorkerFn = Callable[[Sequence[dict], ScoreConfig], pd.DataFrame]
 
@@ -28,13 +33,15 @@ WorkerFn = Callable[[Sequence[dict], ScoreConfig], pd.DataFrame]
 class Backend(Protocol):
     """What :func:`~concurrent_nas.scoring.run_scoring` needs of a place to run tasks.
 
-    ``capacity`` tasks may be in flight at once; ``timed_out`` holds the arch ids whose
-    worker the backend stopped for hanging (it names them, so the scheduler need not
-    search for them).
+    ``capacity`` tasks may be in flight at once; ``task_size`` architectures make one
+    task (``None``: a whole chunk); ``isolates_deaths``: a task that fails with
+    :class:`WorkerDied` is known to have killed its worker itself (else it may have
+    shared the worker with the culprit).
     """
 
     capacity: int
-    timed_out: set[int]
+    task_size: int | None
+    isolates_deaths: bool
 
     def submit(self, fn: WorkerFn, records: Sequence[dict], config: ScoreConfig) -> Any:
         """Start one task; returns its future."""
@@ -60,42 +67,17 @@ class NotReady(Exception):
 class WorkerDied(Exception):
     """The process running a task ended (crash, kill) before returning.
 
-    ``bystander``: it shared a pool we stopped because another task hung, so the task
-    itself is not suspect. ``expired``: it ran past its deadline and was cancelled.
+    ``expired``: it ran past its deadline and was stopped.
     """
 
-    def __init__(self, *, bystander: bool = False, expired: bool = False):
+    def __init__(self, *, expired: bool = False):
         super().__init__()
-        self.bystander = bystander
         self.expired = expired
 
 
-# In a local worker: where it announces the architecture it starts (see _run_task).
-_ANNOUNCE = None
-
-
-def _init_local_worker(announce) -> None:
-    global _ANNOUNCE
-    _ANNOUNCE = announce
-    _watch_parent()
-
-
 def _run_task(fn, records, config) -> pd.DataFrame:
-    """Run ``fn`` one record at a time, announcing each, so a hung one can be named.
-
-    The announcement is ``(pid, arch_id, monotonic start)``; ``(pid, None, t)`` says the
-    worker is idle again. Dask workers have no announcement channel and skip it.
-    """
-    frames = []
-    try:
-        for record in records:
-            if _ANNOUNCE is not None:
-                _ANNOUNCE.put((os.getpid(), record["arch_id"], time.monotonic()))
-            frames.append(fn([record], config))
-    finally:
-        if _ANNOUNCE is not None:
-            _ANNOUNCE.put((os.getpid(), None, time.monotonic()))
-    return pd.concat(frames, ignore_index=True)
+    """Run ``fn`` one record at a time (its contract), rows of all of them together."""
+    return pd.concat([fn([record], config) for record in records], ignore_index=True)
 
 
 def _watch_parent() -> None:
@@ -106,8 +88,10 @@ def _watch_parent() -> None:
     death shows as a new parent id (the orphan is re-parented), even while the dead
     CLI is still a zombie waiting to be reaped. The watching thread cannot run while
     KaHyPar holds the GIL, so on Linux the kernel is also asked to kill the worker when
-    its parent dies (``PR_SET_PDEATHSIG``; the pool is started from the thread that
-    runs the whole scoring loop, so that thread outlives every worker).
+    its parent dies (``PR_SET_PDEATHSIG``). That signal follows the *thread* that
+    started the worker: pebble starts the first workers from the thread that runs the
+    scoring loop and their replacements from its pool-manager thread, and both live as
+    long as the pool.
     """
     import threading
 
@@ -125,106 +109,60 @@ def _watch_parent() -> None:
 
 
 class LocalBackend:
-    """A process pool; rebuilt after a worker dies (the pool is then unusable)."""
+    """A pebble process pool running one architecture per task, each with its own deadline.
+
+    pebble knows which task each worker runs: a worker that dies fails only its own task
+    (``ProcessExpired``), and one still on its task after ``timeout`` seconds (counted
+    from when a worker took it up) is stopped and its task fails with ``TimeoutError``;
+    the pool replaces the worker and goes on. So a death or a timeout names its
+    architecture, and nothing else has to run again.
+    """
+
+    #: A task that died was the one that killed its worker.
+    isolates_deaths = True
+    task_size = 1
 
     def __init__(self, workers: int, *, timeout: float | None = None):
-        self.workers = workers
+        from pebble import ProcessPool
+
+        self.capacity = 2 * workers  # a queued task waits in the pool, its clock not started
         self.timeout = timeout
-        self.capacity = workers
-        self.pool = None
-        self.generation = 0  # which pool a future belongs to
-        self.born: dict = {}
         # spawn: workers start from a clean interpreter (nothing of this process's
         # threads, pyarrow or tqdm, is inherited mid-state) and are our own children.
-        self.ctx = multiprocessing.get_context("spawn")
-        # A SimpleQueue writes in the calling thread: a Queue hands the message to a
-        # feeder thread, which never runs if the next call (KaHyPar) holds the GIL, so
-        # a hung partition would never be announced and never stopped.
-        # Only read while hangs are watched for: unread, it would fill and block workers.
-        self.announce = self.ctx.SimpleQueue() if timeout is not None else None
-        self.current: dict[int, tuple[int | None, float]] = {}  # pid -> (arch_id, since)
-        self.timed_out: set[int] = set()  # arch ids whose worker we killed for hanging
-        self.stopped_generations: set[int] = set()  # pools ended by such a kill
-
-    def _ensure(self):
-        if self.pool is None:
-            from concurrent.futures import ProcessPoolExecutor
-
-            self.pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=self.ctx,
-                initializer=_init_local_worker, initargs=(self.announce,),
-            )
-        return self.pool
-
-    def watch(self) -> None:
-        """Kill every worker that has been on one architecture for over ``timeout`` s."""
-        if self.announce is None:  # no timeout: nothing to watch for
-            return
-        while not self.announce.empty():
-            pid, arch_id, since = self.announce.get()
-            self.current[pid] = (arch_id, since)
-        now = time.monotonic()
-        for pid, (arch_id, since) in list(self.current.items()):
-            if arch_id is not None and now - since > self.timeout:
-                self.timed_out.add(arch_id)
-                self.stopped_generations.add(self.generation)
-                del self.current[pid]
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        self.pool = ProcessPool(max_workers=workers, initializer=_watch_parent,
+                                context=multiprocessing.get_context("spawn"))
 
     def submit(self, fn, records, config):
-        from concurrent.futures.process import BrokenProcessPool
-
-        try:
-            future = self._ensure().submit(_run_task, fn, records, config)
-        except BrokenProcessPool:
-            # A worker died and its futures are not collected yet: they will be, and
-            # requeued; this task goes to a fresh pool.
-            self.reset()
-            future = self._ensure().submit(_run_task, fn, records, config)
-        self.born[future] = self.generation
-        return future
+        return self.pool.schedule(_run_task, (fn, records, config), timeout=self.timeout)
 
     def wait_any(self, futures, timeout: float | None = None):
         from concurrent.futures import FIRST_COMPLETED, wait
 
-        done, _ = wait(list(futures), timeout=timeout, return_when=FIRST_COMPLETED)
-        return done
+        return wait(list(futures), timeout=timeout, return_when=FIRST_COMPLETED).done
+
+    def watch(self) -> None:
+        pass  # pebble's own thread stops hung workers
 
     def result(self, future):
-        from concurrent.futures import CancelledError
+        from concurrent.futures import TimeoutError as Expired
         from concurrent.futures.process import BrokenProcessPool
 
-        generation = self.born.pop(future, self.generation)
+        from pebble import ProcessExpired
+
         try:
             return future.result()
-        except (BrokenProcessPool, CancelledError):
-            # Only a future of the current pool may retire it: the other victims of the
-            # same death arrive later and must not take down the replacement pool.
-            if generation == self.generation:
-                self.reset()
-            raise WorkerDied(bystander=generation in self.stopped_generations) from None
-
-    def reset(self):
-        if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = None
-            self.generation += 1
-            self.current.clear()
+        except Expired:
+            raise WorkerDied(expired=True) from None
+        except ProcessExpired:
+            raise WorkerDied() from None
+        except BrokenProcessPool:  # every worker died before it could take a task
+            raise CnasError(NO_WORKER_STARTED) from None
 
     def close(self, *, abort: bool = False):
-        if self.pool is None:
-            return
-        if abort:
-            # Interrupted: stop the workers now instead of letting them finish chunks
-            # whose results nobody will collect.
-            for proc in list(getattr(self.pool, "_processes", {}).values()):
-                if proc.is_alive():
-                    proc.terminate()
-        self.pool.shutdown(wait=True, cancel_futures=True)
-        self.pool = None
+        # Interrupted: stop the workers now instead of letting them finish work whose
+        # results nobody will collect. Otherwise no task is left: close ends the workers.
+        self.pool.stop() if abort else self.pool.close()
+        self.pool.join()
 
 
 # How long a Dask run waits for a worker to appear before saying the cluster has none.
@@ -237,6 +175,9 @@ RESULT_WAIT_S = 1.0
 
 class DaskBackend:
     """Tasks on a ``distributed`` cluster; a ``KilledWorker`` is a dead worker."""
+
+    task_size = None  # whole chunks: a task per architecture would swamp the scheduler
+    isolates_deaths = False
 
     def __init__(self, address: str, *, timeout: float | None = None):
         try:
@@ -268,7 +209,6 @@ class DaskBackend:
         self.allowance: dict = {}  # future -> seconds it may run (timeout x architectures)
         self.clock: dict = {}  # future -> (worker running it, monotonic time it started there)
         self.expired: set = set()
-        self.timed_out: set[int] = set()  # stays empty: a cancelled task names no architecture
         self.no_workers_since: float | None = None
 
     def submit(self, fn, records, config):

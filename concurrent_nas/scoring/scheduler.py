@@ -8,19 +8,17 @@ the chunks in flight; the same call later skips every chunk already on disk, and
 because chunk boundaries depend only on the inputs and the scoring settings, never on
 the worker count or timing, the result is the same bit for bit.
 
-KaHyPar can end its process (see :mod:`.partition`). A chunk whose worker died is split
-into single architectures; a single architecture whose worker died while others were
-running is retried alone; if it kills its worker alone, that architecture gets an
-error row and the run goes on.
-
-KaHyPar can also hang. Locally, a worker that is still on the same architecture after
-``timeout`` seconds is killed, that one architecture gets an error row, and the rest of
-its chunk (and of any chunk that shared the pool) runs again. On Dask, where workers are
-not ours to kill, a task running for over ``timeout`` seconds per architecture (counted
-from when the scheduler sees a worker thread take it up) is cancelled, its worker
-restarted, and the task split until the architecture that hangs is found. A cluster
-left without workers ends the run with an error after ``LOST_WORKERS_S``; finished
-chunks stay on disk for the resume.
+KaHyPar can end its process or hang (see :mod:`.partition`). Locally every task is one
+architecture, and the pool says which task's worker died or ran past ``timeout``: that
+architecture gets an error row, the run goes on, nothing else runs again. On Dask a
+task is a whole chunk. A chunk whose worker died is split into single architectures; a
+single architecture whose worker died while others were running is retried alone; if
+it kills its worker alone, it gets an error row. Workers there are not ours to kill: a
+task running for over ``timeout`` seconds per architecture (counted from when the
+scheduler sees a worker thread take it up) is cancelled, its worker restarted, and the
+task split until the architecture that hangs is found. A cluster left without workers
+ends the run with an error after ``LOST_WORKERS_S``; finished chunks stay on disk for
+the resume.
 """
 
 from __future__ import annotations
@@ -35,7 +33,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import CnasError
-from .backends import Backend, DaskBackend, LocalBackend, NotReady, WorkerDied, WorkerFn
+from .backends import NO_WORKER_STARTED, Backend, DaskBackend, LocalBackend, NotReady, WorkerDied, WorkerFn
 from .checkpoints import Checkpoints
 from .config import DEFAULT_TIMEOUT, ScoreConfig, check_timeout, check_workers
 from .records import error_row, score_records, tidy
@@ -119,16 +117,19 @@ def run_scoring(
             resumed += 1
             if progress:
                 progress(len(chunks[i]))
-    pending = {i: {} for i in range(len(chunks)) if i not in results}
-    queue = deque(_Task(i, list(range(len(chunks[i])))) for i in pending)
+    todo = [i for i in range(len(chunks)) if i not in results]
+    pending: dict[int, dict[int, pd.DataFrame]] = {i: {} for i in todo}
     died: list[int] = []
     timed_out: list[int] = []
-    if queue:
+    if todo:
         if scheduler:
             backend: Backend = DaskBackend(scheduler, timeout=timeout)
         else:
             n = workers if workers is not None else (os.cpu_count() or 1)
-            backend = LocalBackend(min(n, len(queue)), timeout=timeout)
+            backend = LocalBackend(min(n, sum(len(chunks[i]) for i in todo)), timeout=timeout)
+        size = backend.task_size or config.chunk
+        queue = deque(_Task(i, list(range(j, min(j + size, len(chunks[i])))))
+                      for i in todo for j in range(0, len(chunks[i]), size))
         # Dask is polled even without a timeout, to notice a cluster that lost its workers.
         poll = min(1.0, max(0.05, timeout / 4)) if timeout else (1.0 if scheduler else None)
         inflight: dict[Any, _Task] = {}
@@ -153,16 +154,12 @@ def run_scoring(
                         inflight[future] = task
                         continue
                     except WorkerDied as death:
-                        if _settle_timeouts(task, death, backend, queue, chunks, pending, timed_out, timeout):
-                            _finish_if_complete(task.chunk, chunks, pending, results, store, progress)
-                            continue
-                        _requeue(task, queue, chunks, pending, died, alone=backend.capacity == 1)
-                        if len(died) >= 3 and not succeeded:
-                            raise CnasError(
-                                "every worker process died before finishing any architecture; "
-                                "if you call the scoring API from a script, guard it with "
-                                "`if __name__ == '__main__':`, else run with --workers 1 to see the error"
-                            ) from None
+                        if death.expired:
+                            _settle_timeout(task, queue, chunks, pending, timed_out, timeout)
+                        else:
+                            _requeue(task, queue, chunks, pending, died, alone=backend.isolates_deaths)
+                            if len(died) >= 3 and not succeeded:
+                                raise CnasError(NO_WORKER_STARTED) from None
                         _finish_if_complete(task.chunk, chunks, pending, results, store, progress)
                         continue
                     succeeded = True
@@ -177,29 +174,15 @@ def run_scoring(
     return RunOutcome(tidy(table), len(chunks), resumed, died, timed_out)
 
 
-def _settle_timeouts(task: _Task, death: WorkerDied, backend, queue: deque, chunks, pending,
-                     timed_out: list[int], timeout) -> bool:
-    """Handle a task that ended through a timeout; False if the death had another cause."""
-    record = lambda p: chunks[task.chunk][p]  # noqa: E731
-    hung = [p for p in task.positions if record(p)["arch_id"] in backend.timed_out]
-    if death.expired and not hung:
-        if len(task.positions) > 1:  # Dask: which one hangs is unknown, look one by one
-            for p in reversed(task.positions):
-                queue.appendleft(_Task(task.chunk, [p]))
-            return True
-        hung = task.positions
-    if hung:
-        for p in hung:
-            pending[task.chunk][p] = tidy(error_row(record(p), TIMED_OUT.format(timeout=timeout)))
-            timed_out.append(record(p)["arch_id"])
-        rest = [p for p in task.positions if p not in hung]
-        if rest:
-            queue.appendleft(_Task(task.chunk, rest, task.solo))
-        return True
-    if death.bystander:  # its pool was stopped for another task's hang: run it again as it was
-        queue.appendleft(task)
-        return True
-    return False
+def _settle_timeout(task: _Task, queue: deque, chunks, pending, timed_out: list[int], timeout) -> None:
+    """A task stopped at its deadline: split it until the one that hangs runs alone, then list it."""
+    if len(task.positions) > 1:  # Dask: which one hangs is unknown, look one by one
+        for p in reversed(task.positions):
+            queue.appendleft(_Task(task.chunk, [p]))
+        return
+    record = chunks[task.chunk][task.positions[0]]
+    pending[task.chunk][task.positions[0]] = tidy(error_row(record, TIMED_OUT.format(timeout=timeout)))
+    timed_out.append(record["arch_id"])
 
 
 def _requeue(task: _Task, queue: deque, chunks, pending, died: list[int], *, alone: bool) -> None:
@@ -213,7 +196,7 @@ def _requeue(task: _Task, queue: deque, chunks, pending, died: list[int], *, alo
         pending[task.chunk][p] = tidy(error_row(record, DIED))
         died.append(record["arch_id"])
     else:
-        # It may only have shared a pool with the culprit: run it with nothing beside it.
+        # It may only have shared a worker with the culprit: run it with nothing beside it.
         queue.appendleft(_Task(task.chunk, task.positions, solo=True))
 
 
