@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 
 from ..errors import CnasError
-from .common import add_compile_options, add_options, field_help, options_from_args, parse_int_list
+from .common import (
+    add_compile_options,
+    add_options,
+    compile_settings_from_args,
+    field_help,
+    options_from_args,
+    parse_int_list,
+    progress_bar,
+)
 
 #: LatencyOptions fields whose flag is not ``--field-name``.
 FLAGS = {"placements": "--placement", "transports": "--transport", "timeout_s": "--timeout"}
@@ -62,7 +70,6 @@ def latency_options(args):
 
 def run(args) -> int:
     from ..placement import latency_run, latency_unit
-    from .common import compile_settings_from_args, progress_bar
 
     options = latency_options(args)
     settings = compile_settings_from_args(args)
