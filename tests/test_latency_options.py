@@ -63,6 +63,8 @@ def test_latency_flags_come_from_the_options_and_image_is_a_hidden_alias(capsys)
     assert latency_options(args) == LatencyOptions(units=(1, 4), placements=("paper", "threads"), transports=("shm",),
                                      timeout_s=9.0, calibrate=False, simulate_units=(6, 8))
     assert latency_options(latency_args()) == LatencyOptions()
+    spaced = latency_options(latency_args("--placement", "kahypar, paper", "--transport", "gloo, shm"))
+    assert spaced.placements == ("kahypar", "paper") and spaced.transports == ("gloo", "shm")
     network = latency_options(latency_args("--bandwidth-mbit", "100", "--latency-ms", "2")).network
     assert network == TransferModel.network(bandwidth_mbit=100, latency_ms=2)
     assert latency_args("--image-size", "64").image_size == 64

@@ -61,6 +61,9 @@ def latency_options(args):
     from ..placement import LatencyOptions, TransferModel
 
     extra = {}
+    for name in ("placements", "transports"):  # "kahypar, paper" as well as "kahypar,paper"
+        if getattr(args, name) is not None:
+            extra[name] = tuple(item.strip() for item in getattr(args, name))
     if args.simulate_units:
         extra["simulate_units"] = tuple(parse_int_list(args.simulate_units, "--simulate-units"))
     if args.bandwidth_mbit is not None:
