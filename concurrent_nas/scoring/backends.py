@@ -21,9 +21,8 @@ from ..errors import CnasError
 from .config import ScoreConfig
 
 NO_WORKER_STARTED = (
-    "every worker process died before finishing any architecture; "
-    "if you call the scoring API from a script, guard it with "
-    "`if __name__ == '__main__':`, else run with --workers 1 to see the error"
+    "every worker process died as it started (its traceback is printed above); "
+    "if you call the scoring API from a script, guard it with `if __name__ == '__main__':`"
 )
 
 #: What a worker runs: ``fn([record], config)`` -> rows (tests substitute one that crashes or hangs).
@@ -57,7 +56,6 @@ class Backend(Protocol):
 
     def close(self, *, abort: bool = False) -> None:
         """Release the workers; ``abort``: stop them now, mid-task."""
-
 
 
 class NotReady(Exception):

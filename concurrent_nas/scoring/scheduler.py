@@ -32,8 +32,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import CnasError
-from .backends import NO_WORKER_STARTED, Backend, DaskBackend, LocalBackend, NotReady, WorkerDied, WorkerFn
+from .backends import Backend, DaskBackend, LocalBackend, NotReady, WorkerDied, WorkerFn
 from .checkpoints import Checkpoints
 from .config import DEFAULT_TIMEOUT, ScoreConfig, check_timeout, check_workers
 from .records import error_row, score_records, tidy
@@ -133,7 +132,6 @@ def run_scoring(
         # Dask is polled even without a timeout, to notice a cluster that lost its workers.
         poll = min(1.0, max(0.05, timeout / 4)) if timeout else (1.0 if scheduler else None)
         inflight: dict[Any, _Task] = {}
-        succeeded = False
         aborted = True
         try:
             while queue or inflight:
@@ -158,11 +156,8 @@ def run_scoring(
                             _settle_timeout(task, queue, chunks, pending, timed_out, timeout)
                         else:
                             _requeue(task, queue, chunks, pending, died, alone=backend.isolates_deaths)
-                            if len(died) >= 3 and not succeeded:
-                                raise CnasError(NO_WORKER_STARTED) from None
                         _finish_if_complete(task.chunk, chunks, pending, results, store, progress)
                         continue
-                    succeeded = True
                     for p in task.positions:
                         rows = frame[frame["arch_id"] == chunks[task.chunk][p]["arch_id"]]
                         pending[task.chunk][p] = rows
