@@ -13,12 +13,16 @@ The network, vertex by vertex (C = channels, S = spatial size, square maps):
 * **block** with inputs ``(C_i, S_i)`` from its predecessors (ascending id):
   every input with ``S_i > min S`` is max-pooled down to ``min S`` and every input with
   ``C_i < max C`` gets a 1x1 convolution (no bias) up to ``max C`` (the *scaling
-  blocks*); then sigmoid on each input, a learnable weighted sum (one weight per
-  input), ReLU, optional staging (max-pool x2), depthwise 3x3 (no bias), pointwise 1x1
+  blocks*); then the merge of ``CompileSettings.merge`` (one learnable weight per
+  input; see :data:`MERGES`), ReLU, optional staging (max-pool x2), depthwise 3x3 (no bias), pointwise 1x1
   to the output channels (no bias), batch norm. A staged block outputs
   ``min(max C * channel_multiplier, channel_cap)`` channels at half the size (floor).
-* **output vertex**: the same scaling blocks and weighted sum of its inputs, ReLU,
-  global average pool, linear classifier (with bias) to ``num_classes`` logits.
+* **output vertex**: the same scaling blocks and merge of its inputs (never a sigmoid
+  on the inputs: see :data:`MERGES`), ReLU, global average pool, linear classifier
+  (with bias) to ``num_classes`` logits.
+
+The merge changes neither parameters (one weight per input in every variant) nor FLOPs
+(its work is elementwise), so the costs below hold for every merge.
 
 Conventions:
 
@@ -45,6 +49,22 @@ from . import dag as dagmod
 from .errors import CnasError
 
 STAGING_MODES = ("uniform", "greedy", "probabilistic")
+
+#: How a block merges its (scaled) inputs x_i with its learnable weights w_i:
+#:
+#: * ``"sigmoid-inputs"``: sum_i w_i * sigmoid(x_i), paper §3.2 read literally.
+#: * ``"sigmoid-weights"``: sum_i sigmoid(w_i) * x_i, RandWire's aggregation (Xie et
+#:   al. 2019); the default.
+#: * ``"sum"``: sum_i w_i * x_i, a plain learnable weighted sum.
+#:
+#: The default is not the paper's because the paper's merge barely learns: sigmoid
+#: outputs are positive, so the ReLU after the merge passes everything, and the gradient
+#: shrinks through every sigmoid on the way down a 40-block network (docs/compiler.md,
+#: "Merge"). The output vertex never applies a sigmoid to its inputs: averaged over a
+#: whole feature map they are 0.5 +- 0.005 for every image, which left every network at
+#: chance; with ``"sigmoid-inputs"`` it merges as ``"sum"``.
+MERGES = ("sigmoid-inputs", "sigmoid-weights", "sum")
+DEFAULT_MERGE = "sigmoid-weights"
 
 # Kernel of the stem convolution and of the depthwise convolution.
 KERNEL = 3
@@ -85,11 +105,15 @@ class CompileSettings:
         Logits of the classifier.
     bytes_per_element : int, default 4
         Bytes of one activation element (4 for float32), for ``out_bytes``.
+    merge : {"sigmoid-weights", "sigmoid-inputs", "sum"}, default "sigmoid-weights"
+        How a block merges its inputs: sigmoid on the learnable weights (RandWire),
+        sigmoid on each input (the paper, literally), or a plain weighted sum; see
+        :data:`MERGES`. Parameters and FLOPs are the same for all three.
 
     Raises
     ------
     CnasError
-        If a value is out of range (unknown staging mode, cap below the stem channels,
+        If a value is out of range (unknown staging mode or merge, cap below the stem channels,
         non-positive sizes, probability outside [0, 1]).
     """
 
@@ -103,12 +127,15 @@ class CompileSettings:
     channel_multiplier: int = 2
     num_classes: int = 10
     bytes_per_element: int = 4
+    merge: str = DEFAULT_MERGE
 
     def __post_init__(self) -> None:
         if self.staging not in STAGING_MODES:
             raise CnasError(
                 f"unknown staging mode '{self.staging}'; choose one of {', '.join(STAGING_MODES)}"
             )
+        if self.merge not in MERGES:
+            raise CnasError(f"unknown merge '{self.merge}'; choose one of {', '.join(MERGES)}")
         for name in ("image_size", "in_channels", "stem_channels", "channel_cap",
                      "channel_multiplier", "num_classes", "bytes_per_element"):
             value = getattr(self, name)

@@ -12,7 +12,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import concurrent_nas as cn
 from concurrent_nas.compiler import ConcurrentNet, build_network, load_model, save_model
 from concurrent_nas.errors import CnasError
-from concurrent_nas.shapes import CompileSettings, shape_pass
+from concurrent_nas.shapes import MERGES, CompileSettings, shape_pass
 
 GENERATORS = ["er", "ba", "ws", "dp", "fb", "chain", "resnet50"]
 
@@ -27,6 +27,7 @@ def _image(settings, batch=1, seed=0):
     return torch.randn(batch, settings.in_channels, settings.image_size, settings.image_size, generator=g)
 
 
+@pytest.mark.parametrize("merge", MERGES)
 @pytest.mark.parametrize("gen", GENERATORS)
 @pytest.mark.parametrize(
     "settings",
@@ -36,7 +37,8 @@ def _image(settings, batch=1, seed=0):
     ],
     ids=["probabilistic-32px", "greedy-28px"],
 )
-def test_built_module_agrees_with_shape_pass(gen, settings):
+def test_built_module_agrees_with_shape_pass(gen, settings, merge):
+    settings = settings.replace(merge=merge)
     dag = cn.generate(gen, nodes=24, seed=1)
     table = shape_pass(dag, settings)
     net = build_network(dag, settings, init_seed=0).eval()
@@ -327,6 +329,7 @@ def dags_and_settings(draw):
         staging_seed=draw(st.integers(0, 3)),
         channel_multiplier=draw(st.integers(1, 3)),
         num_classes=draw(st.integers(1, 5)),
+        merge=draw(st.sampled_from(MERGES)),
     )
     return dag, compile_settings
 

@@ -162,6 +162,7 @@ def test_larger_images_cost_more_flops_but_not_more_params():
         ({"staging_prob": 1.5}, "staging_prob must lie in [0, 1]"),
         ({"image_size": 0}, "'image_size' must be a positive integer"),
         ({"num_classes": 2.5}, "'num_classes' must be a positive integer"),
+        ({"merge": "mean"}, "unknown merge 'mean'; choose one of sigmoid-inputs, sigmoid-weights, sum"),
     ],
 )
 def test_bad_settings_are_one_line_errors(changes, words):

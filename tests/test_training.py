@@ -475,7 +475,7 @@ def test_cli_resume_refuses_changed_compile_settings(tmp_path, capsys):
     capsys.readouterr()
     assert cnas([*base[:-4], "--channel-cap", "16", "--device", "cpu", "--epochs", "2"]) == 2
     err = capsys.readouterr().err
-    assert "different settings" in err and "--restart" in err
+    assert "different channel_cap (8 vs 16)" in err.splitlines()[-1] and "--restart" in err
     assert cnas([*base[:-4], "--channel-cap", "16", "--device", "cpu", "--restart"]) == 0
 
 

@@ -65,7 +65,8 @@ def run(args) -> int:
     arch_id, generator, dag = archs[0]
     table = shape_pass(dag, settings)
     print(f"architecture {arch_id} ({generator}, {dag.number_of_nodes()} vertices, "
-          f"{dag.number_of_edges()} edges), staging {settings.staging}, image {settings.image_size}px")
+          f"{dag.number_of_edges()} edges), staging {settings.staging}, merge {settings.merge}, "
+          f"image {settings.image_size}px")
     print(_format_table(table))
     print(
         f"total: {int(table['params'].sum()):,} parameters ({table['params'].sum() * 4 / 2**20:.2f} MiB float32), "

@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..shapes import KERNEL, CompileSettings, VertexPlan
+from ..errors import CnasError
+from ..shapes import DEFAULT_MERGE, KERNEL, MERGES, CompileSettings, VertexPlan
 
 
 def scaling_block(plan: VertexPlan, index: int) -> nn.Module:
@@ -36,22 +37,34 @@ def scaling_block(plan: VertexPlan, index: int) -> nn.Module:
 
 
 class WeightedMerge(nn.Module):
-    """Scaling blocks, sigmoid on each input (unless ``squash=False``), learnable weighted sum."""
+    """Scaling blocks, then one of the merges of :data:`~concurrent_nas.shapes.MERGES`.
 
-    def __init__(self, plan: VertexPlan, *, squash: bool = True) -> None:
+    One learnable weight per input, initialised to ``1/n``: ``"sigmoid-inputs"`` sums
+    ``w_i * sigmoid(x_i)``, ``"sigmoid-weights"`` sums ``sigmoid(w_i) * x_i`` (so every
+    input starts at a weight of about 0.5), ``"sum"`` sums ``w_i * x_i``.
+    """
+
+    def __init__(self, plan: VertexPlan, merge: str = DEFAULT_MERGE) -> None:
         super().__init__()
+        if merge not in MERGES:
+            raise CnasError(f"unknown merge '{merge}'; choose one of {', '.join(MERGES)}")
         n = len(plan.preds)
         self.scalers = nn.ModuleList(scaling_block(plan, i) for i in range(n))
         self.weights = nn.Parameter(torch.full((n,), 1.0 / n))
-        self.squash = squash
+        self.merge = merge
 
     def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        weights = torch.sigmoid(self.weights) if self.merge == "sigmoid-weights" else self.weights
+        squash = self.merge == "sigmoid-inputs"
         total = None
         for i, scaler in enumerate(self.scalers):
             x = scaler(inputs[i])
-            term = (torch.sigmoid(x) if self.squash else x) * self.weights[i]
+            term = (torch.sigmoid(x) if squash else x) * weights[i]
             total = term if total is None else total + term
         return total
+
+    def extra_repr(self) -> str:
+        return f"merge={self.merge!r}"
 
 
 class StemBlock(nn.Module):
@@ -69,10 +82,10 @@ class StemBlock(nn.Module):
 class VertexBlock(nn.Module):
     """Inner vertex: merge -> ReLU -> [max-pool x2 if staged] -> separable 3x3 -> batch norm."""
 
-    def __init__(self, plan: VertexPlan) -> None:
+    def __init__(self, plan: VertexPlan, merge: str = DEFAULT_MERGE) -> None:
         super().__init__()
         c_in, c_out = plan.mid_channels, plan.out_channels
-        self.merge = WeightedMerge(plan)
+        self.merge = WeightedMerge(plan, merge)
         self.relu = nn.ReLU()
         self.stage = nn.MaxPool2d(2) if plan.staged else nn.Identity()
         self.depthwise = nn.Conv2d(c_in, c_in, KERNEL, padding=KERNEL // 2, groups=c_in, bias=False)
@@ -85,16 +98,17 @@ class VertexBlock(nn.Module):
 
 
 class OutputBlock(nn.Module):
-    """Output vertex: merge (no sigmoid) -> ReLU -> global average pool -> linear classifier.
+    """Output vertex: merge (no sigmoid on the inputs) -> ReLU -> global average pool -> linear.
 
-    The merge here skips the sigmoid: sigmoid outputs averaged over the whole feature
-    map are 0.5 +- 0.005 for every image, which left every compiled network at chance
-    accuracy (measured on digits: 10.3 % with it, 51-81 % top-1 without, 5 epochs).
+    The merge here never squashes its inputs (``"sigmoid-inputs"`` becomes ``"sum"``):
+    sigmoid outputs averaged over the whole feature map are 0.5 +- 0.005 for every
+    image, which left every compiled network at chance accuracy (measured on digits:
+    10.3 % with it, 51-81 % top-1 without, 5 epochs).
     """
 
-    def __init__(self, plan: VertexPlan) -> None:
+    def __init__(self, plan: VertexPlan, merge: str = DEFAULT_MERGE) -> None:
         super().__init__()
-        self.merge = WeightedMerge(plan, squash=False)
+        self.merge = WeightedMerge(plan, "sum" if merge == "sigmoid-inputs" else merge)
         self.relu = nn.ReLU()
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(plan.mid_channels, plan.out_channels)
@@ -109,5 +123,5 @@ def build_block(plan: VertexPlan, settings: CompileSettings) -> nn.Module:
     if plan.role == "input":
         return StemBlock(plan, settings)
     if plan.role == "output":
-        return OutputBlock(plan)
-    return VertexBlock(plan)
+        return OutputBlock(plan, settings.merge)
+    return VertexBlock(plan, settings.merge)

@@ -84,7 +84,8 @@ class ConcurrentNet(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"vertices={len(self.order)}, edges={self.dag.number_of_edges()}, "
-                f"staging={self.settings.staging!r}, image_size={self.settings.image_size}")
+                f"staging={self.settings.staging!r}, merge={self.settings.merge!r}, "
+                f"image_size={self.settings.image_size}")
 
 
 def build_network(

@@ -14,6 +14,8 @@ from ..shapes import CompileSettings
 from .network import ConcurrentNet
 
 FORMAT = "concurrent-nas-model/1"
+#: The merge of every model saved before ``CompileSettings.merge`` existed.
+LEGACY_MERGE = "sigmoid-inputs"
 
 
 def save_model(net: ConcurrentNet, path: str | Path) -> None:
@@ -53,7 +55,13 @@ def load_model(path: str | Path, *, map_location: str | torch.device = "cpu") ->
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CnasError(f"{path}: not a concurrent-nas model (expected format {FORMAT})")
     dag = from_node_link(payload["graph"], where=str(path))
-    net = ConcurrentNet(dag, CompileSettings(**payload["settings"]))
+    # Files written before the merge became a setting hold the only merge there was.
+    stored = {"merge": LEGACY_MERGE, **payload["settings"]}
+    try:
+        settings = CompileSettings(**stored)
+    except TypeError as exc:
+        raise CnasError(f"{path}: stored compile settings are not understood ({exc})") from None
+    net = ConcurrentNet(dag, settings)
     try:
         net.load_state_dict(payload["state_dict"])
     except RuntimeError as exc:

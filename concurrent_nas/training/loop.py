@@ -216,17 +216,37 @@ def load_checkpoint(path: str | Path, device: torch.device) -> dict:
         ) from None
 
 
+def first_difference(saved: dict | None, now: dict) -> tuple[str, object, object]:
+    """The first key of ``now`` whose value ``saved`` lacks or differs in: (name, saved, now).
+
+    Nested dicts (the compile settings) are searched too, so the name is the setting
+    that changed (``merge``), not the whole group (``settings``).
+    """
+    saved = saved or {}
+    for key, value in now.items():
+        old = saved.get(key)
+        if old == value:
+            continue
+        if isinstance(old, dict) and isinstance(value, dict):
+            inner = first_difference(old, value)
+            if inner[0] != "format":
+                return inner
+        return key, old, value
+    extra = next((k for k in saved if k not in now), None)
+    return ("format", None, None) if extra is None else (extra, saved[extra], None)
+
+
 def _restore(model, optimizer, state: dict, path: Path, now: dict, config: TrainConfig, device) -> None:
     saved = state.get("fingerprint")
     if saved != now:
-        diff = next((k for k in now if saved is None or saved.get(k) != now[k]), "format")
+        diff, old, new = first_difference(saved, now)
+
         def short(value) -> str:
             text = str(value)
             return text if len(text) <= 40 else text[:37] + "..."
 
         raise CnasError(
-            f"checkpoint {path} was made with a different {diff} "
-            f"({short(None if saved is None else saved.get(diff))} vs {short(now.get(diff))}); "
+            f"checkpoint {path} was made with a different {diff} ({short(old)} vs {short(new)}); "
             "use the same options or pass --restart to train from scratch"
         )
     if state["epoch"] > config.epochs:
