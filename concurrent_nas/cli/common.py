@@ -39,7 +39,7 @@ def parse_float_list(text: str, what: str) -> list[float]:
 
 def _parse_list(text: str, what: str, kind, noun: str) -> list:
     try:
-        values = [kind(v) for v in text.split(",") if v.strip()]
+        values = [kind(v.strip()) for v in text.split(",") if v.strip()]
     except ValueError:
         raise CnasError(f"{what} expects comma-separated {noun}, got '{text}'") from None
     if not values:
@@ -119,18 +119,19 @@ def add_options(
     flags, choices = dict(flags or {}), dict(choices or {})
     texts = {**field_help(cls), **dict(helps or {})}
     defaults = {f.name: _field_default(f) for f in dataclasses.fields(cls)}
+    annotations = {f.name: str(f.type) for f in dataclasses.fields(cls)}
     chosen = [f for f in (fields or defaults) if f not in skip]
     target = parser.add_argument_group(title) if title else parser
     for name in chosen:
         default = defaults[name]
         flag = flags.get(name, "--" + name.replace("_", "-"))
-        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        shown = (",".join(map(str, default)) or "none") if isinstance(default, tuple) else default
         kwargs = {"dest": dest_prefix + name, "default": None,
                   "help": f"{texts.get(name, name.replace('_', ' '))} (default {shown})"}
         if isinstance(default, bool):
             kwargs["action"] = argparse.BooleanOptionalAction
         elif isinstance(default, tuple):
-            kind = type(default[0]) if default else str
+            kind = type(default[0]) if default else _element_type(annotations[name])
             kwargs["type"] = _list_of(kind, flag)
             kwargs["metavar"] = "A,B,..."
         else:
@@ -171,11 +172,24 @@ def _field_default(field):
     return None
 
 
+def _element_type(annotation: str):
+    """``int`` for ``"tuple[int, ...]"`` (an empty default says nothing about its items)."""
+    import re
+
+    match = re.search(r"tuple\[\s*(int|float|str)\b", annotation)
+    return {"int": int, "float": float}.get(match.group(1), str) if match else str
+
+
 def _list_of(kind, flag: str):
+    import argparse
+
     noun = {int: "integers", float: "numbers"}.get(kind, "values")
 
     def parse(text: str) -> tuple:
-        return tuple(_parse_list(text, flag, kind, noun))
+        try:
+            return tuple(_parse_list(text, flag, kind, noun))
+        except CnasError as exc:  # argparse reports its own type errors, with this text
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
     return parse
 
