@@ -16,7 +16,7 @@ Never imports torch.
 
 from .backends import LOST_WORKERS_S, RESULT_WAIT_S, WAIT_FOR_WORKERS_S, Backend, NotReady, WorkerDied
 from .checkpoints import Checkpoints, fingerprint
-from .config import DEFAULT_CHUNK, DEFAULT_EPS, DEFAULT_TIMEOUT, DEFAULT_UNITS, ScoreConfig
+from .config import DEFAULT_CHUNK, DEFAULT_EPS, DEFAULT_TIMEOUT, DEFAULT_UNITS, ScoreConfig, data_unit
 from .experiment import ScoringResult, score_graph, score_run, summarize
 from .hypergraph import CommHypergraph, build_hypergraph, integer_weights, to_hypernetx
 from .metrics import (
@@ -30,7 +30,7 @@ from .metrics import (
 from .partition import PRESETS, partition_hypergraph, preset_path, read_preset
 from .records import ID_COLUMNS, RESULT_COLUMNS, architecture_records, dag_record, score_records
 from .scheduler import DIED, TIMED_OUT, RunOutcome, run_scoring
-from .score import data_unit, partition_dag, score_architecture, score_hypergraph
+from .score import partition_dag, score_architecture, score_hypergraph
 
 __all__ = [
     "Backend",

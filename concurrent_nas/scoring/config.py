@@ -1,7 +1,8 @@
 """Scoring settings: the one place their defaults are typed and their values checked.
 
 ``cnas score`` derives its flags from :class:`ScoreConfig` (defaults and help text),
-so every message here names the flag a user would change.
+so every message here names the flag a user would change. :func:`data_unit` is the
+default of ``unit_bytes``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CnasError
-from .hypergraph import COSTS
+from .hypergraph import COSTS, check_costs
 from .partition import DEFAULT_PRESET, PRESETS, preset_path
 
 DEFAULT_UNITS = (4, 6, 8, 10)
@@ -101,8 +102,6 @@ class ScoreConfig:
 
     def describe(self) -> dict:
         """Plain-JSON form (the compile settings as a dict) for manifests and hashing."""
-        from .score import data_unit
-
         out = dataclasses.asdict(dataclasses.replace(self, settings=None))
         out["units"], out["eps"] = list(self.units), list(self.eps)
         settings = self.settings
@@ -116,6 +115,28 @@ class ScoreConfig:
         # checkpoints or an old scores.parquet off as current.
         out["preset_sha256"] = hashlib.sha256(Path(preset_path(self.preset)).read_bytes()).hexdigest()[:16]
         return out
+
+
+def data_unit(costs: str = "flops", settings=None) -> int:
+    """U_c, the unit of data that normalises ``Lambda`` into ``Lambda'``, in bytes.
+
+    For ``costs="flops"`` it is the stem's output feature map under ``settings``:
+    ``image_size**2 * stem_channels * bytes_per_element`` (128 KiB with the default
+    settings). Every architecture sends it (the input vertex feeds every first-level
+    block), it depends only on the compile settings, never on the sampled wiring or the
+    population, so scores stay comparable across runs, generators and sizes. The
+    paper's choice ("the smallest communication of an edge in a generator") would
+    change with every population; a constant U_c only rescales every CS by the same
+    factor ``U_c**(-b/3)``, so rankings are the same either way.
+    For ``costs="uniform"`` every feature map costs 1 and U_c = 1.
+    """
+    check_costs(costs)
+    if costs == "uniform":
+        return 1
+    from ..shapes import CompileSettings
+
+    s = settings if settings is not None else CompileSettings()
+    return int(s.image_size) ** 2 * int(s.stem_channels) * int(s.bytes_per_element)
 
 
 def _as_tuple(values, flag: str) -> tuple:

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 import pandas as pd
 
 from .. import dag as dagmod
-from .config import ScoreConfig
+from .config import ScoreConfig, data_unit
 from .hypergraph import build_hypergraph
-from .score import SCORE_COLUMNS, data_unit, score_hypergraph
+from .score import SCORE_COLUMNS, score_hypergraph
 
 ID_COLUMNS = ["arch_id", "generator", "nodes"]
 RESULT_COLUMNS = [*ID_COLUMNS, *SCORE_COLUMNS, "max_width", "error"]

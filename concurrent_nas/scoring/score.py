@@ -9,7 +9,7 @@ import pandas as pd
 
 from .. import dag as dagmod
 from ..errors import CnasError
-from .hypergraph import CommHypergraph, build_hypergraph, check_costs
+from .hypergraph import CommHypergraph, build_hypergraph
 from .metrics import (
     communication,
     concurrency_score,
@@ -18,35 +18,13 @@ from .metrics import (
     normalized_entropy,
     part_weights,
 )
-from .config import DEFAULT_EPS, DEFAULT_UNITS
+from .config import DEFAULT_EPS, DEFAULT_UNITS, data_unit
 from .partition import DEFAULT_PRESET, KahyparInput, check_units_eps, partition_hypergraph
 
 SCORE_COLUMNS = [
     "units", "eps", "delta_w", "comm_bytes", "comm_norm", "eta", "cs", "entropy",
     "part_weights", "parts", "best", "empty_parts", "longest_path", "vertices", "unit_bytes",
 ]
-
-
-def data_unit(costs: str = "flops", settings=None) -> int:
-    """U_c, the unit of data that normalises ``Lambda`` into ``Lambda'``, in bytes.
-
-    For ``costs="flops"`` it is the stem's output feature map under ``settings``:
-    ``image_size**2 * stem_channels * bytes_per_element`` (128 KiB with the default
-    settings). Every architecture sends it (the input vertex feeds every first-level
-    block), it depends only on the compile settings, never on the sampled wiring or the
-    population, so scores stay comparable across runs, generators and sizes. The
-    paper's choice ("the smallest communication of an edge in a generator") would
-    change with every population; a constant U_c only rescales every CS by the same
-    factor ``U_c**(-b/3)``, so rankings are the same either way.
-    For ``costs="uniform"`` every feature map costs 1 and U_c = 1.
-    """
-    check_costs(costs)
-    if costs == "uniform":
-        return 1
-    from ..shapes import CompileSettings
-
-    s = settings if settings is not None else CompileSettings()
-    return int(s.image_size) ** 2 * int(s.stem_channels) * int(s.bytes_per_element)
 
 
 def _as_tuple(values, what: str) -> tuple:
