@@ -29,7 +29,7 @@ def register(sub) -> None:
     p.add_argument("--ids", help="comma-separated architecture ids (default all; 'none' for baselines only)")
     p.add_argument("--dataset", required=True, help="cifar10 | flowers102 | digits | folder:PATH")
     p.add_argument("--data-dir", help="where cifar10 / flowers102 live (default data/<dataset>)")
-    p.add_argument("--image-size", type=int, help="square input size (default 32 for cifar10/digits, 224 otherwise)")
+    p.add_argument("--image-size", type=int, help="square input size (default 32 for cifar10, 16 for digits, 224 otherwise)")
     p.add_argument("--baseline", action="append", default=[], metavar="NAME",
                    help="also train a reference network: cifarnet | resnet50 (repeatable or comma-separated)")
     p.add_argument("--schedule", choices=("constant", "paper"), default="constant",
@@ -48,6 +48,10 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto", help="cpu | cuda | cuda:N | auto (default: cuda if available)")
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads of torch (default: torch's choice; 1 is fastest on a busy machine)")
+    p.add_argument("--match-params", metavar="BASELINE|N",
+                   help="size each architecture's stem width and channel cap so its parameter count is within "
+                   "10%% of this baseline's (cifarnet | resnet50, built for the data set) or of N parameters "
+                   "(e.g. 1.76M); --stem-channels/--channel-cap give the starting ratio")
     p.add_argument("--restart", action="store_true", help="discard checkpoints and train from scratch")
     add_compile_options(p, skip=("image_size", "in_channels", "num_classes"))
     p.set_defaults(func=run)
@@ -93,7 +97,7 @@ def run(args) -> int:
     kind = "folder" if args.dataset.startswith("folder:") else args.dataset
     # Everything cheap is validated before the data set is read (minutes for big ones).
     settings = compile_settings_from_args(args)
-    check_request(args.run, ids=ids, baselines=baselines)
+    check_request(args.run, ids=ids, baselines=baselines, match_params=args.match_params)
     if args.threads < 0:
         raise CnasError(f"--threads must be >= 0, got {args.threads}")
     config = config_from_args(args, kind)
@@ -110,7 +114,7 @@ def run(args) -> int:
     try:
         table = train_run(
             args.run, data, config, ids=ids, baselines=baselines, settings=settings,
-            restart=args.restart, progress=True, report=print,
+            match_params=args.match_params, restart=args.restart, progress=True, report=print,
         )  # fmt: skip
     except KeyboardInterrupt:
         print(

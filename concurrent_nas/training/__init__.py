@@ -21,6 +21,7 @@ from importlib import import_module
 _LAZY = {
     "BASELINES": "baselines", "CifarNet": "baselines", "ResNet50": "baselines",
     "build_baseline": "baselines",
+    "match_channels": "capacity", "parameter_target": "capacity",
     "ImageData": "data", "dataset_key": "data", "load_dataset": "data",
     "candidates": "experiment", "check_request": "experiment", "train_run": "experiment",
     "AUGMENTATIONS": "config", "Phase": "config", "TrainConfig": "config", "paper_schedule": "config",

@@ -41,6 +41,7 @@ class Candidate:
     tag: str
     build: Callable[[], object]
     identity: dict
+    settings: object = None  # CompileSettings of a compiled architecture, None for baselines
 
 
 def check_baselines(baselines: tuple[str, ...]) -> None:
@@ -50,7 +51,13 @@ def check_baselines(baselines: tuple[str, ...]) -> None:
         raise CnasError(f"unknown baseline '{unknown[0]}'; choose from {', '.join(BASELINES)}")
 
 
-def check_request(run: str | Path, *, ids: list[int] | None = None, baselines: tuple[str, ...] = ()) -> None:
+def check_request(
+    run: str | Path,
+    *,
+    ids: list[int] | None = None,
+    baselines: tuple[str, ...] = (),
+    match_params: str | int | None = None,
+) -> None:
     """Check what :func:`train_run` is asked to train without reading any data set.
 
     Reading a data set can take minutes, so ``cnas train`` calls this first.
@@ -58,11 +65,15 @@ def check_request(run: str | Path, *, ids: list[int] | None = None, baselines: t
     Raises
     ------
     CnasError
-        For a missing run, an unknown baseline, nothing to train (``ids == []`` and no
-        baselines), or an id the run does not hold.
+        For a missing run, an unknown baseline (also as ``match_params``), nothing to
+        train (``ids == []`` and no baselines), or an id the run does not hold.
     """
+    from .capacity import parse_target
+
     run = require_run(run)
     check_baselines(baselines)
+    if isinstance(match_params, str):
+        parse_target(match_params)
     if ids == [] and not baselines:
         raise CnasError("nothing to train: --ids none and no --baseline")
     if ids != []:
@@ -77,14 +88,19 @@ def candidates(
     baselines: tuple[str, ...] = (),
     settings=None,
     seed: int = 0,
+    match_params: str | int | None = None,
 ) -> list[Candidate]:
     """The networks ``cnas train`` would train, without building any of them.
 
     Architecture ``i`` is compiled with ``settings`` adapted to the data set (image size,
     3 channels, classes) and initial weights seeded by ``(seed, i)``; baselines are
-    named ``baseline-<name>`` in the ``generator`` column, ``nodes`` 0.
+    named ``baseline-<name>`` in the ``generator`` column, ``nodes`` 0. With
+    ``match_params`` (a baseline's name or a parameter count) each architecture's stem
+    width and channel cap are chosen by :func:`~.capacity.match_channels`, all of them
+    before anything is trained, so an unreachable target fails with nothing written.
     """
     from ..shapes import CompileSettings
+    from .capacity import match_channels, parameter_target
 
     check_baselines(baselines)
     settings = dataclasses.replace(
@@ -93,9 +109,16 @@ def candidates(
     )  # fmt: skip
     found: list[Candidate] = []
     archs = [] if ids == [] else load_architectures(run, ids)
+    target = None if match_params is None else parameter_target(match_params, data.num_classes, data.image_size)
     for arch_id, generator, dag in archs:
+        arch_settings = settings
+        if target is not None:
+            try:
+                arch_settings = match_channels(dag, settings, target)
+            except CnasError as exc:
+                raise CnasError(f"--match-params {match_params}: architecture {arch_id}: {exc}") from None
 
-        def build(dag=dag, arch_id=arch_id):
+        def build(dag=dag, arch_id=arch_id, settings=arch_settings):
             from ..compiler import build_network
 
             return build_network(dag, settings, init_seed=derive_seed(seed, 0, arch_id))
@@ -104,10 +127,10 @@ def candidates(
         # A checkpoint resumes only for the same architecture, data and settings.
         identity = {
             "model": f"{generator}:{dagmod.edge_list(dag)}:{sorted(v for v, s in dag.nodes(data='stage') if s)}",
-            "settings": dataclasses.asdict(settings),
+            "settings": dataclasses.asdict(arch_settings),
             "dataset": data.name,
         }
-        found.append(Candidate(arch_id, generator, nodes, f"arch-{arch_id:05d}", build, identity))
+        found.append(Candidate(arch_id, generator, nodes, f"arch-{arch_id:05d}", build, identity, arch_settings))
     for name in baselines:
 
         def build_base(name=name):
@@ -152,6 +175,7 @@ def train_run(
     ids: list[int] | None = None,
     baselines: tuple[str, ...] = (),
     settings=None,
+    match_params: str | int | None = None,
     restart: bool = False,
     progress: bool = False,
     report: Callable[[str], None] | None = None,
@@ -169,8 +193,11 @@ def train_run(
     baselines : tuple of str
         Names from ``BASELINES``.
     settings : CompileSettings, optional
-        Channels and staging of the compiled architectures (image size and classes
-        come from the data set).
+        Channels, staging and merge of the compiled architectures (image size and
+        classes come from the data set).
+    match_params : str or int, optional
+        Size every architecture's channels to this many parameters (±10 %): a baseline's
+        name (its count for this data set) or a number; see :mod:`.capacity`.
     restart : bool
         Discard existing checkpoints instead of resuming from them.
     progress : bool
@@ -184,7 +211,8 @@ def train_run(
         The rows of ``accuracy.parquet`` written by this call.
     """
     run = require_run(run)
-    found = candidates(run, data, ids=ids, baselines=baselines, settings=settings, seed=config.seed)
+    found = candidates(run, data, ids=ids, baselines=baselines, settings=settings, seed=config.seed,
+                       match_params=match_params)
     if not found:
         raise CnasError("nothing to train: give --ids or --baseline")
     key = dataset_key(data.name)
@@ -226,14 +254,21 @@ def train_run(
             "seed": config.seed,
             "device": str(config.device),
             "seconds_per_epoch": float(history["seconds"].median()),
+            # What the compiled architecture was built with (widths differ per model
+            # under --match-params); empty / 0 for baselines.
+            "merge": cand.settings.merge if cand.settings else "",
+            "stem_channels": cand.settings.stem_channels if cand.settings else 0,
+            "channel_cap": cand.settings.channel_cap if cand.settings else 0,
+            "match_params": str(match_params) if match_params is not None else "",
         }
         upsert(run, ACCURACY, pd.DataFrame([row]), ACCURACY_KEYS)
         rows.append(row)
         if report is not None:
             resumed = f", resumed after epoch {result.resumed_from}" if result.resumed_from else ""
+            widths = f"stem {row['stem_channels']} / cap {row['channel_cap']}, " if cand.settings else ""
             report(
                 f"{cand.tag} ({cand.generator}): top-1 {result.top1:.2f}% (best {result.best_top1:.2f}%), "
-                f"{params / 1e6:.3f} M params, {flops / 1e6:.1f} MFLOPs, "
+                f"{params / 1e6:.3f} M params, {flops / 1e6:.1f} MFLOPs, {widths}"
                 f"{row['seconds_per_epoch']:.1f} s/epoch{resumed}"
             )
         del model
