@@ -16,14 +16,12 @@ from .common import (
     compile_settings_from_args,
     options_from_args,
     options_given,
-    parse_float_list,
-    parse_int_list,
     progress_bar,
 )
 
 
 def register(sub) -> None:
-    from ..scoring import DEFAULT_EPS, DEFAULT_TIMEOUT, DEFAULT_UNITS, PRESETS, ScoreConfig
+    from ..scoring import DEFAULT_TIMEOUT, PRESETS, ScoreConfig
     from ..scoring.hypergraph import COSTS
     from .common import field_help
 
@@ -35,16 +33,10 @@ def register(sub) -> None:
         "networkx node-link JSON graph file. Interrupted runs resume where they stopped.",
     )
     p.add_argument("source", nargs="?", metavar="RUN", help="run directory or node-link JSON graph (default: newest run in ./runs)")
-    # Hand-added flags, still with the dataclass's defaults and help: units and eps are
-    # parsed in _config because argparse replaces an error raised by a type function
-    # with "invalid parse value", and unit_bytes has no default to take its type from.
-    add_options(p, ScoreConfig, skip=("units", "eps", "settings", "unit_bytes"), flags={"chunk": "--chunk-size"},
+    add_options(p, ScoreConfig, skip=("settings", "unit_bytes"), flags={"chunk": "--chunk-size"},
                 choices={"costs": COSTS, "preset": PRESETS})
-    helps = field_help(ScoreConfig)
-    for name, default in (("units", DEFAULT_UNITS), ("eps", DEFAULT_EPS)):
-        p.add_argument(f"--{name}", metavar="A,B,...",
-                       help=f"{helps[name]} (default {','.join(map(str, default))})")
-    p.add_argument("--unit-bytes", type=float, help=helps["unit_bytes"])
+    # By hand, with the field's help: a None default gives add_options no type to take.
+    p.add_argument("--unit-bytes", type=float, help=field_help(ScoreConfig)["unit_bytes"])
     p.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786 (needs the distributed extra)")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
@@ -64,12 +56,7 @@ def _config(args):
     if options_given(args, CompileSettings) and args.costs == "uniform":
         raise CnasError("compile settings (--staging, --image-size, ...) only apply with --costs flops")
     settings = compile_settings_from_args(args) if args.costs != "uniform" else None
-    lists = {}
-    if args.units is not None:
-        lists["units"] = tuple(parse_int_list(args.units, "--units"))
-    if args.eps is not None:
-        lists["eps"] = tuple(parse_float_list(args.eps, "--eps"))
-    return options_from_args(args, ScoreConfig, settings=settings, unit_bytes=args.unit_bytes, **lists)
+    return options_from_args(args, ScoreConfig, settings=settings, unit_bytes=args.unit_bytes)
 
 
 def _newest_run() -> Path:
