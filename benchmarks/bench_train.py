@@ -88,6 +88,64 @@ def digits_part(args) -> dict:
             "per_model": acc[["model", "arch_id", "top1", "best_top1", "params", "flops"]].to_dict("records")}
 
 
+def merge_part(args) -> dict:
+    """The same DP-40 architectures trained once per merge (``--merge``), settings as ``digits``."""
+    from concurrent_nas.shapes import MERGES
+
+    runs = Path(args.runs)
+    train_opts = [
+        "--dataset", "digits", "--image-size", str(args.image_size), "--epochs", str(args.epochs),
+        "--batch-size", "32", "--lr", str(args.lr), "--stem-channels", str(args.stem_channels),
+        "--channel-cap", str(args.channel_cap), "--threads", str(args.threads), "--device", "cpu",
+    ]  # fmt: skip
+    commands, tables = [], []
+    for merge in MERGES:
+        run = runs / f"merge-{merge}-dp40"
+        sample = ["sample", "--gen", "dp", "--n", str(args.archs), "--nodes", "40", "--seed", "0",
+                  "--out", str(run), "--force"]  # fmt: skip
+        train = ["train", str(run), *train_opts, "--merge", merge]
+        for c in (sample, train):
+            commands.append(shlex.join(["cnas", *c]))
+            cnas(*c)
+        table = load_parquet(run / ACCURACY).query("dataset == 'digits'").copy()
+        table["merge"] = merge
+        tables.append(table)
+    acc = pd.concat(tables, ignore_index=True)
+    summary = (
+        acc.groupby("merge", sort=False)
+        .agg(models=("top1", "size"), mean_top1=("top1", "mean"), std_top1=("top1", "std"),
+             min_top1=("top1", "min"), max_top1=("top1", "max"), mean_best_top1=("best_top1", "mean"),
+             mean_mparams=("params", lambda p: p.mean() / 1e6), s_per_epoch=("seconds_per_epoch", "median"))
+        .round(3)
+    )  # fmt: skip
+    print(summary.to_string())
+    per = acc.pivot(index="arch_id", columns="merge", values="top1").round(2).reset_index()
+    return {"commands": commands, "summary": summary.reset_index().to_dict("records"),
+            "per_model": per.to_dict("records")}
+
+
+def defaults_part(args) -> dict:
+    """``cnas train RUN --dataset digits`` with every result-affecting setting at its default."""
+    run = Path(args.runs) / "defaults-dp40"
+    sample = ["sample", "--gen", "dp", "--n", str(args.archs), "--nodes", "40", "--seed", "0",
+              "--out", str(run), "--force"]  # fmt: skip
+    train = ["train", str(run), "--dataset", "digits", "--threads", str(args.threads)]
+    commands = []
+    for c in (sample, train):
+        commands.append(shlex.join(["cnas", *c]))
+        cnas(*c)
+    acc = load_parquet(run / ACCURACY).query("dataset == 'digits'")
+    hist = load_parquet(run / "history.parquet").query("dataset == 'digits'")
+    per = acc[["arch_id", "top1", "best_top1", "params", "flops", "image_size", "batch_size", "schedule",
+               "epochs", "merge", "stem_channels", "channel_cap", "seconds_per_epoch"]]  # fmt: skip
+    curve = hist.groupby("epoch")["test_acc"].mean().round(2).reset_index()
+    summary = {"models": len(acc), "mean_top1": round(acc["top1"].mean(), 2), "std_top1": round(acc["top1"].std(), 2),
+               "min_top1": round(acc["top1"].min(), 2), "mean_best_top1": round(acc["best_top1"].mean(), 2)}
+    print(per.to_string(), summary, sep="\n")
+    return {"commands": commands, "summary": [summary], "per_model": per.to_dict("records"),
+            "mean_test_acc_per_epoch": curve.to_dict("records")}
+
+
 def write_synthetic_cifar(root: Path, train_images: int, seed: int = 0) -> None:
     """Random images in the real binary layout: 5 data batches and a test batch."""
     rng = np.random.default_rng(seed)
@@ -158,6 +216,8 @@ def records_table(records: list[dict]) -> str:
 
 def to_markdown(results: dict) -> str:
     lines = ["# bench_train", "", f"command: `{shlex.join(['python', *sys.argv])}`", ""]
+    if "commit" in results:
+        lines += [f"commit: `{results['commit']}`, started {results['started']}", ""]
     if "digits" in results:
         d = results["digits"]
         lines += ["## digits accuracy (5 architectures per generator, 40 blocks)", ""]
@@ -166,6 +226,17 @@ def to_markdown(results: dict) -> str:
                       "The `cnas train` commands below ran inside the benchmark process after that patch.", ""]
         lines += [f"    {c}" for c in d["commands"]] + [""]
         lines += [records_table(d["summary"]), ""]
+    if "merge" in results:
+        m = results["merge"]
+        lines += ["## merge variants (same DP-40 architectures, top-1 after the last epoch)", ""]
+        lines += [f"    {c}" for c in m["commands"]] + [""]
+        lines += [records_table(m["summary"]), "", "per architecture:", "", records_table(m["per_model"]), ""]
+    if "defaults" in results:
+        m = results["defaults"]
+        lines += ["## defaults: `cnas train RUN --dataset digits`, 5 DP-40 architectures", ""]
+        lines += [f"    {c}" for c in m["commands"]] + [""]
+        lines += [records_table(m["summary"]), "", "per architecture:", "", records_table(m["per_model"]), "",
+                  "mean test accuracy per epoch:", "", records_table(m["mean_test_acc_per_epoch"]), ""]
     if "timing" in results:
         lines += ["## CPU seconds per CIFAR-10-sized epoch (50000 images, 32x32, batch 64)", ""]
         lines += [records_table(results["timing"]["summary"]), ""]
@@ -175,7 +246,7 @@ def to_markdown(results: dict) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--part", choices=("digits", "timing", "all"), default="all", help="all = digits + timing")
+    p.add_argument("--part", choices=("digits", "merge", "defaults", "timing", "all"), default="all", help="all = digits + timing")
     p.add_argument("--runs", default="runs", help="where the digits run directories go")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--lr", type=float, default=0.02)
@@ -183,13 +254,21 @@ def main() -> None:
     p.add_argument("--stem-channels", type=int, default=16)
     p.add_argument("--channel-cap", type=int, default=64)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--archs", type=int, default=5, help="architectures per merge (--part merge)")
     p.add_argument("--images", type=int, default=640, help="training images timed per repeat")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--thread-counts", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2])
     args = p.parse_args()
-    results: dict = {"load_start": load_average(), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=RESULTS.parent.parent, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "concurrent_nas"], cwd=RESULTS.parent.parent)
+    results: dict = {"load_start": load_average(), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+                     "commit": head.stdout.strip() + ("+dirty" if dirty.returncode else "")}
     if args.part in ("digits", "all"):
         results["digits"] = digits_part(args)
+    if args.part == "merge":
+        results["merge"] = merge_part(args)
+    if args.part == "defaults":
+        results["defaults"] = defaults_part(args)
     if args.part in ("timing", "all"):
         results["timing"] = timing_part(args)
     RESULTS.mkdir(exist_ok=True)
