@@ -170,7 +170,7 @@ def dp_sweep(args) -> dict:
 def presets(args) -> dict:
     """Per-call time and Lambda of both presets on the same hypergraphs."""
     from concurrent_nas import generate
-    from concurrent_nas.scoring import build_hypergraph, communication, partition_hypergraph
+    from concurrent_nas.scoring import DEFAULT_EPS, build_hypergraph, communication, partition_hypergraph
 
     out = []
     for nodes in SIZES:
@@ -180,7 +180,7 @@ def presets(args) -> dict:
                 times, lambdas = [], []
                 for hg in graphs:
                     for k in (4, 6, 8, 10):
-                        for eps in (0.03, 0.1, 0.2, 0.3, 0.5):
+                        for eps in DEFAULT_EPS:
                             t = time.perf_counter()
                             parts = partition_hypergraph(hg, k, eps, seed=0, preset=preset)
                             times.append(time.perf_counter() - t)

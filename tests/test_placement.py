@@ -181,7 +181,7 @@ def test_in_process_schedules_and_threads_reproduce_the_network_output():
     dag = cnas.generate("dp", 12, seed=2)
     settings = _tiny_settings()
     torch.manual_seed(0)
-    net = cnas.compile(dag, settings).eval()
+    net = cnas.build_network(dag, settings).eval()
     image = make_input(settings, 0)
     with torch.inference_mode():
         expected = net(image)

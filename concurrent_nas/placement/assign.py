@@ -22,7 +22,7 @@ import networkx as nx
 
 from .. import dag as dagmod
 from ..errors import CnasError
-from ..scoring import score_architecture
+from ..scoring import DEFAULT_EPS, score_architecture
 from ..shapes import CompileSettings, vertex_costs
 
 PLACEMENTS = ("kahypar", "paper", "kahypar-time", "paper-time", "single", "threads")
@@ -160,7 +160,7 @@ def kahypar_assignment(
     units: int,
     *,
     settings=None,
-    eps=(0.03, 0.1, 0.2, 0.3, 0.5),
+    eps=DEFAULT_EPS,
     seed: int = 0,
 ) -> dict[int, int]:
     """The best-scoring KaHyPar partition for ``units`` (lowest concurrency score over ``eps``)."""

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 import networkx as nx
 
 from ..errors import CnasError
+from ..scoring.config import DEFAULT_EPS
 from ..scoring.hypergraph import hypergraph_from_costs
 from ..scoring.partition import partition_hypergraph
 from .assign import TIMED_PLACEMENTS, check_units, normalize_assignment, paper_assignment, single_assignment
@@ -28,7 +29,7 @@ def timed_assignment(
     image_bytes: int,
     transfer: TransferModel,
     *,
-    eps=(0.03, 0.1, 0.2, 0.3, 0.5),
+    eps=DEFAULT_EPS,
     seed: int = 0,
 ) -> dict[int, int]:
     """Latency-aware variants: balance *measured* time instead of FLOPs.

@@ -271,7 +271,7 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
     import torch
     import torch.distributed as dist
 
-    from ..compiler import compile as compile_net
+    from ..compiler import build_network as compile_net
     from .threads import threaded_forward
     from .transport import DistTransport, ShmTransport
 
