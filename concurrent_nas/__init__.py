@@ -13,11 +13,11 @@ neither torch nor KaHyPar.
 
 from __future__ import annotations
 
-from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
 from .errors import CnasError
 from .generators import generate, get_generator, list_generators
+from .lazy import lazy_exports
 
 try:
     __version__ = version("concurrent-nas")
@@ -53,14 +53,9 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'concurrent_nas' has no attribute {name!r}")
+__getattr__, _dir_lazy, _ = lazy_exports(__name__, _LAZY)
+__all__ = ["CnasError", "__version__", "generate", "get_generator", "list_generators", *_LAZY]
 
 
 def __dir__() -> list[str]:
     return sorted(__all__)
-
-
-__all__ = ["CnasError", "__version__", "generate", "get_generator", "list_generators", *_LAZY]

@@ -8,7 +8,7 @@ Names resolve on first use (PEP 562), so a caller that only wants a table
 (``cnas params --out x.md``) does not pay for importing matplotlib.
 """
 
-from importlib import import_module
+from ..lazy import lazy_exports
 
 _LAZY = {
     "accuracy_vs_score": "concurrent_nas.analysis.tables",
@@ -42,14 +42,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'concurrent_nas.analysis' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
-
-
-__all__ = sorted(_LAZY)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)

@@ -78,8 +78,8 @@ class ScoreConfig:
 
     def __post_init__(self):
         # Lists are accepted from callers; the frozen config keeps tuples (hashable).
-        object.__setattr__(self, "units", _as_tuple(self.units, "--units"))
-        object.__setattr__(self, "eps", _as_tuple(self.eps, "--eps"))
+        object.__setattr__(self, "units", as_tuple(self.units, "--units"))
+        object.__setattr__(self, "eps", as_tuple(self.eps, "--eps"))
         for k in self.units:
             if isinstance(k, bool) or not isinstance(k, int) or k < 1:
                 raise CnasError(f"--units: units must be a positive integer, got {k!r}")
@@ -139,7 +139,8 @@ def data_unit(costs: str = "flops", settings=None) -> int:
     return int(s.image_size) ** 2 * int(s.stem_channels) * int(s.bytes_per_element)
 
 
-def _as_tuple(values, flag: str) -> tuple:
+def as_tuple(values, flag: str) -> tuple:
+    """``values`` (one number or several) as a non-empty tuple without repeats; errors name ``flag``."""
     if isinstance(values, (int, float)) and not isinstance(values, bool):
         values = (values,)
     values = tuple(values)

@@ -18,24 +18,13 @@ from .metrics import (
     normalized_entropy,
     part_weights,
 )
-from .config import DEFAULT_EPS, DEFAULT_UNITS, data_unit
+from .config import DEFAULT_EPS, DEFAULT_UNITS, as_tuple, data_unit
 from .partition import DEFAULT_PRESET, KahyparInput, check_units_eps, partition_hypergraph
 
 SCORE_COLUMNS = [
     "units", "eps", "delta_w", "comm_bytes", "comm_norm", "eta", "cs", "entropy",
     "part_weights", "parts", "best", "empty_parts", "longest_path", "vertices", "unit_bytes",
 ]
-
-
-def _as_tuple(values, what: str) -> tuple:
-    if isinstance(values, (int, float)) and not isinstance(values, bool):
-        values = (values,)
-    values = tuple(values)
-    if not values:
-        raise CnasError(f"{what} needs at least one value")
-    if len(set(values)) != len(values):
-        raise CnasError(f"{what} has a repeated value: {list(values)}")
-    return values
 
 
 def partition_dag(
@@ -87,8 +76,8 @@ def score_hypergraph(
     preset: str = DEFAULT_PRESET,
 ) -> pd.DataFrame:
     """Score a prepared hypergraph; see :func:`score_architecture` for the columns."""
-    units = _as_tuple(units, "units")
-    eps = _as_tuple(eps, "eps")
+    units = as_tuple(units, "units")
+    eps = as_tuple(eps, "eps")
     for k in units:
         for e in eps:
             check_units_eps(k, e, hg.num_vertices)
