@@ -35,6 +35,7 @@ _LAZY = {
     "Report": "concurrent_nas.analysis.report",
     "build_report": "concurrent_nas.analysis.report",
     "load_runs": "concurrent_nas.analysis.report",
+    "report_runs": "concurrent_nas.analysis.report",
     "summary_markdown": "concurrent_nas.analysis.report",
     "write_report": "concurrent_nas.analysis.report",
     "Run": "concurrent_nas.rundir",

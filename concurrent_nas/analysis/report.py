@@ -353,3 +353,43 @@ def write_report(
         (tmp / "summary.md").write_text(summary_markdown(report, written))
         written.append("summary.md")
     return [out / w for w in written]
+
+
+def report_runs(
+    runs: Sequence[str | Path],
+    out: str | Path | None = None,
+    *,
+    arch_id: int = 0,
+    draw_units: Sequence[int] = (2, 4, 8),
+    formats: Sequence[str] = ("png", "svg"),
+    force: bool = False,
+    progress=None,
+) -> tuple[Report, Path, list[Path]]:
+    """What ``cnas report`` does: load runs, build every figure they support, write them.
+
+    Parameters
+    ----------
+    runs : sequence of str or Path
+        Scored run directories.
+    out : str or Path, optional
+        Output directory (default ``RUN/report`` of the first run); replaced only with
+        ``force``.
+    arch_id, draw_units, progress
+        As for :func:`build_report`.
+    formats : sequence of str
+        Figure formats among png, svg, pdf.
+
+    Returns
+    -------
+    (Report, Path, list of Path)
+        The report, its directory and the files written.
+    """
+    draw_units = list(draw_units)
+    if not draw_units or min(draw_units) < 2:
+        raise CnasError(f"--draw-units needs unit counts of at least 2, got {','.join(map(str, draw_units))}")
+    formats = [f.strip().lower() for f in formats if f.strip()]
+    check_formats(formats)
+    out = Path(out) if out else Path(str(runs[0]).rstrip("/")) / "report" if runs else None
+    loaded = load_runs(runs)  # checks every run before anything is drawn
+    report = build_report(loaded, arch_id=arch_id, draw_units=draw_units, progress=progress)
+    return report, out, write_report(report, out, formats=formats, force=force)

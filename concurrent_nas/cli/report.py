@@ -28,19 +28,13 @@ def run(args) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from ..analysis.report import FIGURES, build_report, check_formats, load_runs, write_report
-    from ..errors import CnasError
+    from ..analysis.report import FIGURES, report_runs
 
-    draw_units = parse_int_list(args.draw_units, "--draw-units")
-    if min(draw_units) < 2:
-        raise CnasError(f"--draw-units needs unit counts of at least 2, got {args.draw_units}")
-    formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
-    check_formats(formats)
-    out = args.out or f"{args.runs[0].rstrip('/')}/report"
-    runs = load_runs(args.runs)
     with progress_bar(len(FIGURES), "report", unit="fig") as bar:
-        report = build_report(runs, arch_id=args.arch, draw_units=draw_units, progress=bar.update)
-    written = write_report(report, out, formats=formats, force=args.force)
+        report, out, written = report_runs(
+            args.runs, args.out, arch_id=args.arch, draw_units=parse_int_list(args.draw_units, "--draw-units"),
+            formats=args.format.split(","), force=args.force, progress=bar.update,
+        )
     images = sum(1 for w in written if w.suffix in {".png", ".svg", ".pdf"})
     print(f"{out}: {len(report.figures)} figures ({images} files), summary.md")
     for note in report.notes:
