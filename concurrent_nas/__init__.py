@@ -50,6 +50,8 @@ _LAZY = {
     "latency_run": "concurrent_nas.placement",
     "simulate": "concurrent_nas.placement",
     "train_run": "concurrent_nas.training",
+    # figures
+    "report_runs": "concurrent_nas.analysis",
 }
 
 
