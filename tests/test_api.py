@@ -40,3 +40,18 @@ def test_docs_page_has_a_section_per_public_entry():
     public = {n for n in cnas.__all__ if not n.startswith("_") and n not in {"CnasError"}}
     # `compile` is documented as the old name of build_network, in its section.
     assert public - {"compile"} <= documented, sorted(public - {"compile"} - documented)
+
+
+def test_docs_examples_run_in_order(tmp_path, monkeypatch):
+    """Every Python block of docs/api.md, top to bottom in one namespace, as a reader would."""
+    blocks = re.findall(r"```python\n(.+?)\n```", (ROOT / "docs/api.md").read_text(), re.S)
+    assert len(blocks) >= 10
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for code in blocks:
+        exec(compile(code, "docs/api.md", "exec"), namespace)  # noqa: S102 - our own docs
+    # What the examples claim, checked on what they produced.
+    assert namespace["same"].edges == namespace["dag"].edges
+    assert sum(p.numel() for p in namespace["again"].parameters()) == int(namespace["table"]["params"].sum())
+    assert set(namespace["result"].table["units"]) >= {1, 2}
+    assert (tmp_path / "runs/dp40-report/summary.md").exists()
