@@ -62,7 +62,21 @@ def _plain(value):
     return value.tolist() if hasattr(value, "tolist") else str(value)
 
 
+def code_version() -> dict:
+    """The git commit the measured code is at, and whether the package differed from it."""
+    def git(*args):
+        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    changed = git("status", "--porcelain", "--", "../concurrent_nas", "bench_latency.py")
+    return {"commit": git("rev-parse", "HEAD"), "changed_files": changed.splitlines() if changed else []}
+
+
 def write(name: str, text: str, data: dict) -> None:
+    version = code_version()
+    dirty = f" plus uncommitted changes to {len(version['changed_files'])} file(s)" if version["changed_files"] else ""
+    text += f"\nMeasured at git commit `{version['commit']}`{dirty}, finished {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n"
+    data = {**data, "code": version, "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"latency_{name}.md").write_text(text)
     (RESULTS / f"latency_{name}.json").write_text(json.dumps(data, indent=2, default=_plain) + "\n")

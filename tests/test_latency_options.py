@@ -19,6 +19,7 @@ from concurrent_nas.placement.failures import (
     reported,
 )
 from concurrent_nas.placement.options import check_image_size, check_transport
+from concurrent_nas.placement.faults import fault_spec
 from concurrent_nas.placement.worker import FAULT_ENV, injected_fault
 
 
@@ -80,8 +81,10 @@ def test_the_fault_seam_reads_one_variable_for_one_unit(monkeypatch):
     assert injected_fault(1) is None
     monkeypatch.setenv(FAULT_ENV, "1:hang:3")
     assert injected_fault(1) == ("hang", 3) and injected_fault(0) is None
+    monkeypatch.setenv(FAULT_ENV, "0:early:2")
+    assert injected_fault(0) == ("early", 2) and fault_spec() == (0, "early", 2)
     monkeypatch.setenv(FAULT_ENV, "1:explode:3")
-    with pytest.raises(ValueError, match="die, hang, corrupt"):
+    with pytest.raises(ValueError, match="die, hang, corrupt, corrupt-message, late, early"):
         injected_fault(1)
 
 

@@ -72,11 +72,15 @@ def test_a_dead_or_hung_unit_fails_the_run_naming_it_and_leaves_no_process(kind,
 def test_a_unit_with_other_weights_fails_the_run_as_an_output_mismatch(monkeypatch):
     from concurrent_nas.placement.failures import OutputMismatch
 
-    _, cfg = two_unit_config("shm")
+    plan, cfg = two_unit_config("shm")
     monkeypatch.setenv(FAULT_ENV, "1:corrupt:2")  # unit 1 changes its copy of the weights
-    with pytest.raises(OutputMismatch, match=r"^unit 0 failed: distributed output differs from the "
-                                             r"single-process output \(max abs difference .*\) at inference 2$"):
+    # Its first message to unit 0 is the earliest wrong value (plan order is topological).
+    first = next(t for t in plan.transfers if t.src == 1)
+    with pytest.raises(OutputMismatch, match=rf"^vertex {first.vertex} sent by unit 1 to unit {first.dst} differs "
+                                             r"from the single-process output at inference 2 \(max abs difference "
+                                             r".*\); all units stopped$") as failure:
         measure_placed(cfg)
+    assert (failure.value.unit, failure.value.vertex) == (first.dst, first.vertex)
     assert unit_children() == []
 
 
@@ -148,7 +152,9 @@ def test_cnas_latency_writes_measured_and_simulated_rows_and_resumes(tmp_path, c
                    (4, "kahypar", "simulated"), (4, "kahypar-time", "simulated")}
     assert (table["arch_id"] == 1).all() and (table["generator"] == "dp").all()
     placed = table[(table.placement == "kahypar") & (table.units == 2)].iloc[0]
-    assert placed["allclose"] and placed["messages"] >= 1 and len(placed["busy_ms"]) == 2
+    assert placed["max_abs_diff"] <= 1e-5 and placed["messages"] >= 1 and len(placed["busy_ms"]) == 2
+    assert "allclose" not in table.columns  # it was always true: a mismatch fails the run instead
+    assert set(placed["assignment"]) == {0, 1} and len(placed["assignment"]) == placed["nodes"] + 2
     assert placed["speedup"] == pytest.approx(placed["single_unit_ms"] / placed["median_ms"])
     assert placed["simulated_ms"] > 0 and placed["sim_error"] == pytest.approx(
         placed["simulated_ms"] / placed["median_ms"] - 1)
@@ -166,7 +172,7 @@ def test_no_calibrate_measures_without_simulator_error(tmp_path, capsys):
                  "--no-calibrate", "--simulate-units", "4", *TINY]) == 0
     table = load_parquet(run / "latency.parquet")
     placed = table[(table.units == 2) & (table.placement == "paper")].iloc[0]
-    assert placed["source"] == "measured" and placed["allclose"]
+    assert placed["source"] == "measured" and placed["max_abs_diff"] <= 1e-5
     assert pd.isna(placed["sim_error"]) and pd.isna(placed["simulated_ms"])
     simulated = table[table.source == "simulated"]  # more units than the host: still simulated
     assert list(simulated["units"]) == [4] and simulated.iloc[0]["median_ms"] > 0

@@ -86,8 +86,9 @@ def launch_units(cfg: UnitConfig, *, poll_s: float = 0.05) -> dict:
     ------
     UnitFailed
         A unit died, failed or hung (named in the message); all units are gone by then.
-        :class:`.failures.OutputMismatch` when unit 0's output differed from the
-        single-process output, :class:`.failures.PortTaken` when another process took
+        :class:`.failures.OutputMismatch` when a value of a placed inference (a message
+        or the output) differed from the single-process output for that inference's
+        input, naming the vertex and the unit; :class:`.failures.PortTaken` when another process took
         the master port first.
     """
     import torch.multiprocessing as mp
@@ -98,6 +99,7 @@ def launch_units(cfg: UnitConfig, *, poll_s: float = 0.05) -> dict:
     states = ctx.Array("i", [SETTING_UP] * units, lock=False)
     beats = ctx.Array("d", [time.monotonic()] * units, lock=False)
     doorbells = [ctx.Semaphore(0) for _ in range(units)]
+    finished = ctx.Array("i", [0] * units, lock=False)  # last inference each unit has run (the fault seam's)
     shm_dir = None
     if cfg.transport == "shm" and units > 1:
         # Here, not at the top: .transport imports torch, and `cnas`'s parser imports this
@@ -111,7 +113,7 @@ def launch_units(cfg: UnitConfig, *, poll_s: float = 0.05) -> dict:
     try:
         with unit_environment(cfg.threads):
             for rank in range(units):
-                p = ctx.Process(target=unit_process_main, args=(rank, cfg, queue, states, beats, doorbells),
+                p = ctx.Process(target=unit_process_main, args=(rank, cfg, queue, states, beats, doorbells, finished),
                                 name=f"cnas-unit-{rank}", daemon=True)
                 p.start()
                 procs.append(p)
@@ -141,8 +143,8 @@ def launch_units(cfg: UnitConfig, *, poll_s: float = 0.05) -> dict:
                     dead = {r: p.exitcode for r, p in enumerate(procs) if p.exitcode not in (None, 0)}
                 unit, what = _culprit(states, dead, errors, units)
                 error = errors.get(unit)
-                if isinstance(error, OutputDiffers):
-                    raise OutputMismatch(f"unit {unit} {what}", unit)
+                if isinstance(error, OutputDiffers):  # every unit reports the same wrong vertex
+                    raise OutputMismatch(f"{error}; all units stopped", error.unit, error.vertex)
                 failed = PortTaken if isinstance(error, MasterPortTaken) else UnitFailed
                 raise failed(
                     f"unit {unit} of {units} {what}; all units stopped "

@@ -23,7 +23,7 @@ from ..shapes import CompileSettings
 from .assign import make_assignment
 from .distributed import make_config, probe_transfers
 from .failures import describe
-from .measure import KEY, measure_architecture, measured_row
+from .measure import KEY, assignment_column, measure_architecture, measured_row
 from .options import LatencyOptions, check_image_size
 from .plan import build_plan
 from .ports import check_port
@@ -212,7 +212,8 @@ def latency_unit(
         row = measured_row(result, arch_id=arch_id, generator=generator, nodes=dagmod.block_count(dag),
                            units=units, placement=placement, transport=transport, threads=options.threads,
                            image_size=settings.image_size, repeats=options.repeats)
-        row.update(master=master, baseline=None, single_unit_ms=None, speedup=None)
+        row.update(master=master, baseline=None, single_unit_ms=None, speedup=None,
+                   assignment=assignment_column(plan))
         rows.append(row)
         if out is not None:
             write_table(pd.concat([previous_rows(out), pd.DataFrame([row])], ignore_index=True), out)

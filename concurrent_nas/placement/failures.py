@@ -31,7 +31,27 @@ class MasterPortTaken(UnitError):
 
 
 class OutputDiffers(UnitError):
-    """Unit 0's output of a placed inference differs from the single-process output."""
+    """A placed inference's value differs from the single-process output for its input.
+
+    Attributes
+    ----------
+    vertex : int or None
+        The earliest wrong vertex in topological order (``plan.IMAGE`` for the image).
+    unit : int or None
+        The unit that found it (the receiver of a message, unit 0 for the output).
+    source : int or None
+        The unit that sent it (for the output: the unit that computed it).
+    inference : int or None
+        Which inference of the measurement (1 is the first warm-up).
+    """
+
+    def __init__(self, message: str, vertex: int | None = None, unit: int | None = None,
+                 source: int | None = None, inference: int | None = None):
+        super().__init__(message)
+        self.vertex, self.unit, self.source, self.inference = vertex, unit, source, inference
+
+    def __reduce__(self):  # keep the attributes when pickled to the launcher
+        return type(self), (str(self), self.vertex, self.unit, self.source, self.inference)
 
 
 class UnitFailed(CnasError):
@@ -52,7 +72,22 @@ class UnitFailed(CnasError):
 
 
 class OutputMismatch(UnitFailed):
-    """Unit 0 found the placed network's output different from the single-process output."""
+    """A placed inference differed from the single-process output (user-facing).
+
+    Attributes
+    ----------
+    unit : int
+        The unit that found the wrong value.
+    vertex : int or None
+        The earliest wrong vertex (``plan.IMAGE`` for the image).
+    """
+
+    def __init__(self, message: str, unit: int = 0, vertex: int | None = None):
+        super().__init__(message, unit)
+        self.vertex = vertex
+
+    def __reduce__(self):
+        return type(self), (str(self), self.unit, self.vertex)
 
 
 class PortTaken(UnitFailed):

@@ -65,6 +65,11 @@ def calibration_s(result) -> tuple[dict[int, float], dict[int, float]]:
     return solo, {v: float(np.median(s)) for v, s in pooled.items()}
 
 
+def assignment_column(plan) -> list[int]:
+    """The ``assignment`` column: the unit of every vertex, in ascending vertex order."""
+    return [int(plan.assignment[v]) for v in sorted(plan.assignment)]
+
+
 def measured_row(result: dict, **identity) -> dict:
     """A table row from one measurement (unit 0's result of :func:`.worker.run_unit`).
 
@@ -79,8 +84,10 @@ def measured_row(result: dict, **identity) -> dict:
         "messages": int(sum(np.median(u["messages"]) for u in per_unit if u["messages"])),
         "busy_ms": [float(np.median(u["busy_s"])) * 1e3 for u in per_unit],
         "page_faults": int(sum(np.median(u["faults"]) for u in per_unit)),
+        # Largest difference of unit 0's logits from the single-process logits of the same
+        # input over every inference; any difference beyond tolerance (of the output or of a
+        # message) fails the measurement instead of making a row (see .check).
         "max_abs_diff": float(result["max_abs_diff"]),
-        "allclose": True,  # a mismatch fails the measurement instead of making a row
         "source": "measured",
         "load_avg": float(os.getloadavg()[0]),
     }
@@ -144,9 +151,11 @@ def measure_architecture(
         return plan, measure_placed(cfg)
 
     def base_row(units, placement, transport, threads, result, plan):
-        return measured_row(result, arch_id=arch_id, generator=generator, nodes=nodes, units=units,
-                            placement=placement, transport=transport, threads=threads, image_size=image,
-                            repeats=options.repeats)
+        row = measured_row(result, arch_id=arch_id, generator=generator, nodes=nodes, units=units,
+                           placement=placement, transport=transport, threads=threads, image_size=image,
+                           repeats=options.repeats)
+        row["assignment"] = assignment_column(plan) if placement not in ("single", "threads") else None
+        return row
 
     # Baseline (a): one unit, one intra-op thread. Its per-vertex times feed the simulator.
     k = key(1, "single", "none", 1)
@@ -180,6 +189,7 @@ def measure_architecture(
         row.setdefault("sim_insitu_ms", None)
         row.setdefault("sim_error_insitu", None)
         row.setdefault("transfer_model", None)
+        row.setdefault("assignment", None)
         rows.append(row)
         emit(row)
 
@@ -257,7 +267,7 @@ def measure_architecture(
                     "placement": placement, "transport": "model", "threads": 1, "image_size": image,
                     "median_ms": ms, "p10_ms": ms, "p90_ms": ms, "bytes_sent": sim.bytes_sent,
                     "messages": sim.messages, "busy_ms": [b * 1e3 for b in sim.busy_s],
-                    "page_faults": None, "max_abs_diff": None, "allclose": None,
+                    "page_faults": None, "max_abs_diff": None, "assignment": assignment_column(plan),
                     "repeats": 0, "source": "simulated", "load_avg": None,
                     "simulated_ms": ms, "transfer_model": model.source,
                 })

@@ -2,6 +2,7 @@
 
 Both transports have the same small interface, used by :mod:`.worker`:
 
+* ``begin(inference)`` after the barrier that starts an inference;
 * ``post_recv(transfer)`` before an inference, ``done(transfer)`` to poll,
   ``wait_any(transfers)`` to block until one of them has arrived, ``tensor(transfer)``;
 * ``send(tensor, transfer)`` (non-blocking), ``flush()`` at the end of an inference.
@@ -48,6 +49,9 @@ class DistTransport:
 
     # Every call into the process group below turns a RuntimeError into PeerLost with a
     # plain try (free on the polling path), not a context manager (a call each time).
+
+    def begin(self, iteration: int) -> None:
+        """Start inference number ``iteration``; gloo matches messages by tag, nothing to do."""
 
     def post_recv(self, t: Transfer) -> None:
         try:

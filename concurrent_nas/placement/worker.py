@@ -24,9 +24,13 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
+from .. import dag as dagmod
 from ..orphans import die_with_parent
 from .assign import single_assignment
-from .failures import MasterPortTaken, OutputDiffers, PeerLost, describe, peer_calls, reported
+from .check import (Witness, agree, all_right, check_inference, make_input, reference_outputs,
+                    topological_positions, verdict_error)
+from .failures import MasterPortTaken, PeerLost, describe, peer_calls, reported
+from .faults import FAULT_ENV, FAULT_KINDS, MESSAGE_FAULTS, FaultyTransport, fault_spec, injected_fault
 from .plan import IMAGE, PlacementPlan, Transfer, build_plan
 from .ports import port_in_use
 
@@ -35,26 +39,6 @@ BUSY = -1
 IN_BARRIER = -2
 FINISHED = -3
 SETTING_UP = -4  # importing torch, compiling, joining the group: may take long on a busy host
-
-#: Tests make a unit fail on purpose with ``CNAS_TEST_FAULT=UNIT:KIND:INFERENCE`` in the
-#: launcher's environment: KIND ``die`` (exit), ``hang`` (sleep) or ``corrupt`` (change
-#: its copy of the weights); ``1:die:2`` kills unit 1 at its second inference. Spawned
-#: units inherit the environment, which is how the fault reaches them; :func:`injected_fault`
-#: is the only reader, and nothing in the package sets it.
-FAULT_ENV = "CNAS_TEST_FAULT"
-FAULT_KINDS = ("die", "hang", "corrupt")
-
-
-def injected_fault(rank: int) -> tuple[str, int] | None:
-    """The test seam: ``(kind, inference)`` of the fault :data:`FAULT_ENV` puts on unit ``rank``."""
-    spec = os.environ.get(FAULT_ENV)
-    if not spec:
-        return None
-    unit, kind, at = spec.split(":")
-    if kind not in FAULT_KINDS:
-        raise ValueError(f"{FAULT_ENV}={spec!r}: the kind of fault is one of {', '.join(FAULT_KINDS)}")
-    return (kind, int(at)) if int(unit) == rank else None
-
 
 @dataclass
 class UnitConfig:
@@ -84,23 +68,20 @@ class UnitConfig:
 
 
 class _Status:
-    """Writes this unit's state and a heartbeat where the launcher can see them."""
+    """Writes this unit's state, a heartbeat and its progress where the launcher can see them."""
 
-    def __init__(self, rank: int, states=None, beats=None):
-        self.rank, self.states, self.beats = rank, states, beats
+    def __init__(self, rank: int, states=None, beats=None, finished=None):
+        self.rank, self.states, self.beats, self.progress = rank, states, beats, finished
 
     def set(self, state: int) -> None:
         if self.states is not None:
             self.states[self.rank] = state
             self.beats[self.rank] = time.monotonic()
 
-
-def make_input(settings, seed: int):
-    """The deterministic image every measurement uses (batch 1)."""
-    import torch
-
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(1, settings.in_channels, settings.image_size, settings.image_size, generator=g)
+    def finished(self, inference: int) -> None:
+        """This unit has run its whole schedule of ``inference``."""
+        if self.progress is not None:
+            self.progress[self.rank] = inference
 
 
 def reference_pass(net, image):
@@ -118,7 +99,7 @@ def reference_pass(net, image):
 
 
 def run_schedule(plan: PlacementPlan, rank: int, blocks, transport, image, status: _Status,
-                 vertex_seconds: dict[int, float]):
+                 vertex_seconds: dict[int, float], witness: Witness | None = None):
     """One inference on one unit; returns the logits on unit 0, else ``None``.
 
     Parameters
@@ -135,6 +116,8 @@ def run_schedule(plan: PlacementPlan, rank: int, blocks, transport, image, statu
     status : _Status
     vertex_seconds : dict
         Filled with each computed vertex's compute time.
+    witness : Witness, optional
+        Copies the checked positions of every message as it is used (see :mod:`.check`).
     """
     from time import perf_counter
 
@@ -165,6 +148,8 @@ def run_schedule(plan: PlacementPlan, rank: int, blocks, transport, image, statu
         t = by_vertex.get(p)
         if t is not None and transport.done(t):
             have[p] = transport.tensor(t)
+            if witness is not None:
+                witness.saw(t, have[p])
             return True
         return False
 
@@ -248,15 +233,17 @@ def _join_group(rank: int, world: int, master: str, backend: str, timeout: datet
         dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=timeout)
 
 
-def run_unit(rank: int, cfg: UnitConfig, queue=None, states=None, beats=None, doorbells=None) -> dict | None:
+def run_unit(rank: int, cfg: UnitConfig, queue=None, states=None, beats=None, doorbells=None,
+             finished=None) -> dict | None:
     """The life of one unit; returns the measurement on unit 0 (``None`` elsewhere).
 
     Errors are reported on ``queue`` as ``("error", rank, UnitError)`` when a launcher
     watches (:func:`.failures.reported`: the type says what kind of failure it was); the
-    measurement of unit 0 is put there as ``("result", 0, dict)``.
+    measurement of unit 0 is put there as ``("result", 0, dict)``. A wrong value in any
+    inference raises :class:`.failures.OutputDiffers` on every unit (see :mod:`.check`).
     """
     try:
-        result = _run_unit(rank, cfg, states, beats, doorbells)
+        result = _run_unit(rank, cfg, states, beats, doorbells, finished)
     except BaseException as exc:  # report, then let the launcher clean up
         if queue is not None:
             queue.put(("error", rank, reported(exc)))
@@ -267,7 +254,7 @@ def run_unit(rank: int, cfg: UnitConfig, queue=None, states=None, beats=None, do
     return result
 
 
-def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
+def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells, finished):
     import torch
     import torch.distributed as dist
 
@@ -275,7 +262,7 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
     from .threads import threaded_forward
     from .transport import DistTransport, ShmTransport
 
-    status = _Status(rank, states, beats)
+    status = _Status(rank, states, beats, finished)
     status.set(SETTING_UP)
     torch.set_num_threads(cfg.threads)
     if cfg.mode == "pingpong":
@@ -286,8 +273,11 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
         device = f"cuda:{rank % max(1, torch.cuda.device_count())}"
     torch.manual_seed(cfg.weights_seed)
     net = compile_net(cfg.dag, cfg.settings).eval().to(device)
-    image = make_input(cfg.settings, cfg.input_seed).to(device)
-    reference, shapes = reference_pass(net, image)
+    total = cfg.warmup + cfg.repeats
+    # Inference i (1-based) uses images[i - 1]: a different input each time, so a unit that
+    # uses an earlier inference's message computes with wrong values (see .check).
+    images = [make_input(cfg.settings, cfg.input_seed, i).to(device) for i in range(1, total + 1)]
+    _, shapes = reference_pass(net, images[0])
     world = units if cfg.mode == "placed" else 1
     if world > 1:
         # The launcher names a hung unit after timeout_s without progress; the group's
@@ -297,28 +287,46 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
         with torch.no_grad(), peer_calls():  # same weights everywhere, whatever each unit's RNG did
             for tensor in net.state_dict().values():
                 dist.broadcast(tensor, 0)
-        if rank != 0:  # unit 0 checks the output against its own (the source) weights
-            reference = None
-    receives = [(t, image.shape if t.vertex == IMAGE else shapes[t.vertex])
-                for t in plan.receives(rank)] if world > 1 else []
+    plan_receives = plan.receives(rank) if world > 1 else []
+    # Every unit computes the single-process outputs it will compare with, before timing.
+    reference = reference_outputs(net, images, [t.vertex for t in plan_receives], keep_logits=rank == 0,
+                                  on_pass=lambda: status.set(SETTING_UP))
+    order = topological_positions(dagmod.topological_order(cfg.dag))
+    witness = Witness(reference.positions) if plan_receives else None
+    receives = [(t, images[0].shape if t.vertex == IMAGE else shapes[t.vertex]) for t in plan_receives]
     transport = None
     if world > 1 and cfg.transport == "shm":
         transport = ShmTransport(rank, receives, cfg.shm_dir, doorbells, list(plan.transfers))
         _barrier()  # every receiver's buffers exist before anyone sends
     elif world > 1:
         transport = DistTransport(rank, receives, device=device)
+    spec = fault_spec()
+    if transport is not None and spec is not None and spec[1] in MESSAGE_FAULTS:
+        transport = FaultyTransport(transport, rank, spec, states, finished, hold_s=cfg.timeout_s / 2)
 
     status.set(BUSY)
     latencies, busy, faults, sent_bytes, sent_msgs = [], [], [], [], []
     vertex_samples: dict[int, list[float]] = {}
     max_diff = 0.0
-    total = cfg.warmup + cfg.repeats
     blocks = net.blocks
     calibrate = cfg.calibrate and cfg.mode == "placed" and world > 1 and device == "cpu"
     whole = _whole_network_plan(cfg.dag) if calibrate else None
     solo_samples: dict[int, list[float]] = {}
     shared_samples: dict[int, list[float]] = {}
     fault = injected_fault(rank)
+    verdict = all_right()
+
+    def settle(index: int) -> None:
+        """Every unit learns every unit's verdict on inference ``index``; raise if one was wrong."""
+        if world > 1:
+            with peer_calls():
+                verdicts = agree(verdict, device)
+        else:
+            verdicts = [verdict]
+        error = verdict_error(index, verdicts, plan, order)
+        if error is not None:
+            raise error
+
     with torch.inference_mode():
         for it in range(1, total + 1):
             if fault is not None and fault[1] == it:
@@ -327,16 +335,19 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
                 if fault[0] == "corrupt":
                     for tensor in net.state_dict().values():
                         tensor.add_(1)
-                else:
+                elif fault[0] == "hang":
                     status.set(BUSY)
                     time.sleep(3600)
             status.set(IN_BARRIER)
-            if world > 1:
-                _barrier()
+            if world > 1:  # the barrier before each inference, with the verdicts of the last one
+                settle(it - 1)
             status.set(BUSY)
-            if isinstance(transport, ShmTransport):
+            if transport is not None:
                 transport.begin(it)
-            m0, b0 = (transport.messages, transport.bytes) if transport else (0, 0)
+                m0, b0 = transport.messages, transport.bytes
+            if witness is not None:
+                witness.seen.clear()
+            image = images[it - 1]
             vertex_seconds: dict[int, float] = {}
             flt0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             if device != "cpu":
@@ -346,21 +357,21 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
                 logits = threaded_forward(net, image, workers=units, vertex_seconds=vertex_seconds)
             else:
                 logits = run_schedule(plan, rank, blocks, transport, image if rank == 0 else None, status,
-                                      vertex_seconds)
+                                      vertex_seconds, witness)
             if device != "cpu":
                 torch.cuda.synchronize(device)
             t1 = time.perf_counter()
+            status.finished(it)
             if transport is not None:
                 transport.flush()
             faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - flt0)
+            verdict = check_inference(it, rank, world, plan, order, reference, logits=logits, witness=witness,
+                                      buffers={t: transport.tensor(t) for t in plan_receives} if transport else None,
+                                      rtol=cfg.rtol, atol=cfg.atol)
             if rank == 0:
-                diff = float((logits - reference).abs().max())
-                if not torch.allclose(logits, reference, rtol=cfg.rtol, atol=cfg.atol):
-                    raise OutputDiffers(
-                        f"distributed output differs from the single-process output "
-                        f"(max abs difference {diff:.3g}) at inference {it}"
-                    )
-                max_diff = max(max_diff, diff)
+                max_diff = max(max_diff, float((logits - reference.logits[it - 1]).abs().max()))
+            if world == 1:
+                settle(it)
             if it > cfg.warmup:
                 latencies.append(t1 - t0)
                 busy.append(sum(vertex_seconds.values()))
@@ -372,6 +383,8 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
             if calibrate and it >= cfg.warmup:  # the last warm-up inference warms it up
                 _calibrate(whole, rank, blocks, image, status, it > cfg.warmup, solo_samples, shared_samples)
     status.set(IN_BARRIER)
+    if world > 1:
+        settle(total)
     mine = {
         "busy_s": busy, "faults": faults[cfg.warmup:], "bytes": sent_bytes, "messages": sent_msgs,
         "vertex_s": vertex_samples, "contended_vertex_s": shared_samples,
@@ -388,8 +401,9 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells):
     return {
         "latency_s": latencies,
         "max_abs_diff": max_diff,
+        "checked_inferences": total,
         "out_bytes": {v: int(np.prod(shape)) * 4 for v, shape in shapes.items()},
-        "image_bytes": int(image.numel()) * image.element_size(),
+        "image_bytes": int(images[0].numel()) * images[0].element_size(),
         "units": gathered,
         "solo_vertex_s": solo_samples,
         "pid": os.getpid(),
@@ -426,8 +440,7 @@ def _pingpong(rank: int, cfg: UnitConfig, doorbells):
         for rep in range(cfg.warmup + cfg.repeats):
             it += 1
             _barrier()
-            if isinstance(transport, ShmTransport):
-                transport.begin(it)
+            transport.begin(it)
             if rank == 0:
                 transport.post_recv(back)
                 t0 = time.perf_counter()
@@ -450,7 +463,7 @@ def _pingpong(rank: int, cfg: UnitConfig, doorbells):
     return {"one_way_s": one_way, "send_cpu_s": send_cpu}
 
 
-def unit_process_main(rank, cfg, queue, states, beats, doorbells):
+def unit_process_main(rank, cfg, queue, states, beats, doorbells, finished=None):
     """Entry point of a spawned unit process."""
     die_with_parent()  # no orphans, even when the launcher is SIGKILLed
-    run_unit(rank, cfg, queue, states, beats, doorbells)
+    run_unit(rank, cfg, queue, states, beats, doorbells, finished)
