@@ -37,46 +37,75 @@ RESULTS = ROOT / "benchmarks" / "results"
 FIGURE = ROOT / "docs" / "figures" / "fig02_matched_accuracy_params.png"
 
 
+#: The code a training result depends on; other packages' uncommitted work does not make it dirty.
+TRAINING_CODE = ["concurrent_nas/shapes.py", "concurrent_nas/compiler", "concurrent_nas/training",
+                 "concurrent_nas/cli/train.py"]  # fmt: skip
+
+
 def git_commit() -> str:
-    """HEAD, with ``+dirty`` when tracked files differ from it."""
+    """HEAD, with ``+dirty`` when the training code differs from it."""
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "concurrent_nas"], cwd=ROOT).returncode
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", *TRAINING_CODE], cwd=ROOT).returncode
     return head + ("+dirty" if dirty else "")
 
 
-def jobs(args) -> list[tuple[str, int, list[list[str]]]]:
-    """``(model, seed, commands)`` in priority order."""
+def jobs(args) -> list[tuple[str, int, str, list[list[str]]]]:
+    """``(model, seed, ids, commands)`` in priority order (``ids`` "" = all architectures).
+
+    Default order: seed 0 of everything (DP and the baseline first), then the baseline's
+    other seeds (cheap), then DP's, then the rest. ``--order dp:0,ws:0:0-2,...`` replaces
+    it (a job ``model:seed`` or ``model:seed:first-last``; a job may be split in two).
+    """
     runs = Path(args.runs)
     common = ["--dataset", "digits", "--image-size", str(args.image_size), "--epochs", str(args.epochs),
               "--threads", str(args.threads), "--device", "cpu"]  # fmt: skip
-    found = {}
-    for seed in args.seeds:
-        for gen in args.generators:
-            run = runs / f"s{seed}" / gen
-            sample = ["sample", "--gen", gen, "--n", str(args.archs), "--nodes", "40", "--seed", "0", "--out", str(run)]
-            train = ["train", str(run), *common, "--seed", str(seed), "--match-params", args.baseline]
-            found[(gen, seed)] = [sample, train]
-        run = runs / f"s{seed}" / args.baseline
-        sample = ["sample", "--gen", "chain", "--n", "1", "--nodes", "2", "--out", str(run)]
-        train = ["train", str(run), *common, "--seed", str(seed), "--ids", "none", "--baseline", args.baseline]
-        found[(args.baseline, seed)] = [sample, train]
-    first = [k for k in found if k[1] == args.seeds[0]]
-    key = [k for k in found if k[1] != args.seeds[0] and k[0] in ("dp", args.baseline)]
-    rest = [k for k in found if k not in first and k not in key]
-    return [(m, s, found[(m, s)]) for m, s in first + key + rest]
+
+    def job(model: str, seed: int, ids: str = "") -> tuple[str, int, str, list[list[str]]]:
+        run = runs / f"s{seed}" / model
+        if model == args.baseline:
+            sample = ["sample", "--gen", "chain", "--n", "1", "--nodes", "4", "--out", str(run)]
+            train = ["train", str(run), *common, "--seed", str(seed), "--ids", "none", "--baseline", model]
+            return model, seed, ids, [sample, train]
+        sample = ["sample", "--gen", model, "--n", str(args.archs), "--nodes", "40", "--seed", "0", "--out", str(run)]
+        train = ["train", str(run), *common, "--seed", str(seed), "--match-params", args.baseline]
+        if ids:
+            first, last = (int(x) for x in ids.split("-"))
+            train += ["--ids", ",".join(str(i) for i in range(first, last + 1))]
+        return model, seed, ids, [sample, train]
+
+    if args.order:
+        return [job(*(int(p) if i == 1 else p for i, p in enumerate(item.split(":")))) for item in args.order.split(",")]
+    models = ["dp", args.baseline, *[g for g in args.generators if g != "dp"]]
+    first = [(m, args.seeds[0]) for m in models]
+    key = [(args.baseline, s) for s in args.seeds[1:]] + [("dp", s) for s in args.seeds[1:] if "dp" in args.generators]
+    rest = [(m, s) for s in args.seeds[1:] for m in args.generators if m != "dp"]
+    return [job(m, s) for m, s in first + key + rest]
 
 
 def run_jobs(todo, width: int, logs: Path) -> list[dict]:
-    """Run each job's commands in order, ``width`` jobs at a time; a sample is skipped if its run exists."""
+    """Run each job's commands in order, ``width`` jobs at a time; a sample is skipped if its run exists.
+
+    Two jobs never share a run directory at once (its tables are rewritten after every
+    epoch). ``logs/jobs`` (a number), when present, overrides ``width`` while the
+    benchmark runs: on a shared machine the free cores change.
+    """
     logs.mkdir(parents=True, exist_ok=True)
     pending, active, done = list(todo), [], []
     while pending or active:
-        while pending and len(active) < width:
-            model, seed, commands = pending.pop(0)
+        override = logs / "jobs"
+        if override.exists():
+            width = int(override.read_text().strip() or width)
+        busy = {(a[1], a[2]) for a in active}
+        ready = [j for j in pending if (j[0], j[1]) not in busy]
+        while ready and len(active) < width:
+            model, seed, ids, commands = ready.pop(0)
+            pending.remove((model, seed, ids, commands))
+            busy.add((model, seed))
+            ready = [j for j in ready if (j[0], j[1]) not in busy]
             steps = [c for c in commands if not (c[0] == "sample" and Path(c[c.index("--out") + 1]).exists())]
             script = " && ".join(shlex.join(["cnas", *c]) for c in steps)
             print(f"$ {script}", flush=True)
-            log = open(logs / f"{model}-s{seed}.log", "w")
+            log = open(logs / f"{model}-s{seed}{'-' + ids if ids else ''}.log", "w")
             proc = subprocess.Popen(["bash", "-c", script], stdout=log, stderr=subprocess.STDOUT)
             active.append((proc, model, seed, time.time(), log))
         time.sleep(2)
@@ -131,9 +160,14 @@ def figure(acc: pd.DataFrame, path: Path) -> None:
         ax.errorbar(part["params"] / 1e6, part["top1"], yerr=part["std"].fillna(0), fmt="*" if base else "o",
                     ms=14 if base else 7, color="black" if base else generator_color(model), capsize=3,
                     label=f"{model} ({int(part['seeds'].max())} seed{'s' if part['seeds'].max() > 1 else ''})")
+    baseline_rows = acc[~acc["model"].isin(["dp", "ws", "er", "ba"])]
+    if len(baseline_rows):
+        target = baseline_rows["params"].iloc[0] / 1e6
+        ax.axvspan(0.9 * target, 1.1 * target, color="0.92", zorder=0, label="±10 % of the baseline's params")
+        ax.axhline(baseline_rows["top1"].mean(), color="black", lw=0.8, ls="--", zorder=0)
     ax.set_xlabel("parameters (millions)")
     ax.set_ylabel("top-1 on digits (%), mean ± std over seeds")
-    ax.set_title("Capacity-matched accuracy (paper Fig. 2): every network sized to CifarNet ±10 %")
+    ax.set_title("Accuracy against parameters at matched capacity (paper Fig. 2)", fontsize=11)
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, loc="lower left")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -151,10 +185,13 @@ def main() -> None:
     p.add_argument("--baseline", default="cifarnet")
     p.add_argument("--jobs", type=int, default=2, help="cnas train processes at once")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--order", help="jobs in this order: model:seed[:first-last],... (default: see jobs())")
     p.add_argument("--collect-only", action="store_true", help="tabulate what the runs hold, train nothing")
+    p.add_argument("--commit", help="with --collect-only: the commit the runs were trained at (default HEAD)")
+    p.add_argument("--note", default="", help="a sentence for the results file (scope, interruptions)")
     args = p.parse_args()
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-    commit = git_commit()
+    commit = args.commit or git_commit()
     todo = jobs(args)
     done = [] if args.collect_only else run_jobs(todo, args.jobs, Path(args.runs) / "logs")
     acc = collect(args)
@@ -163,8 +200,9 @@ def main() -> None:
     figure(acc, FIGURE)
     results = {
         "commit": commit, "started": started, "finished": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "command": shlex.join(["python", *sys.argv]), "load_average_end": os.getloadavg(),
-        "jobs": [{"model": m, "seed": s, "commands": [shlex.join(["cnas", *c]) for c in cs]} for m, s, cs in todo],
+        "command": shlex.join(["python", *sys.argv]), "load_average_end": os.getloadavg(), "note": args.note,
+        "jobs": [{"model": m, "seed": s, "ids": i, "commands": [shlex.join(["cnas", *c]) for c in cs]}
+                 for m, s, i, cs in todo],
         "finished_jobs": done, "summary": summary.to_dict("records"),
         "per_run": acc[["model", "arch_id", "seed", "top1", "best_top1", "params", "flops", "stem_channels",
                         "channel_cap", "merge", "epochs", "image_size", "schedule", "seconds_per_epoch"]
@@ -175,6 +213,7 @@ def main() -> None:
     lines = [
         "# bench_match: capacity-matched accuracy on digits", "",
         f"commit `{commit}`, {started} to {results['finished']}; command `{results['command']}`", "",
+        *([args.note, ""] if args.note else []),
         "Every sampled network sized by `--match-params` to CifarNet's parameter count (±10 %); "
         "all other settings at `cnas train`'s defaults. mean/std over all (architecture, seed) runs; "
         "`std_of_seed_means` is the spread of the per-seed means.", "",
