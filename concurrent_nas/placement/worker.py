@@ -5,8 +5,12 @@ unit: rank 0 broadcasts them), derive shapes from a reference forward pass, join
 process group, then for every inference run its schedule *data-driven*: the first vertex
 of its schedule whose inputs are all there runs next, and when none is ready the unit
 waits for a message -- there is no barrier per layer, only one between inferences
-(outside the timed region). Unit 0 holds the image, starts the clock, scatters the image,
-gathers the output and stops the clock.
+(outside the timed region). Unit 0 holds the images (one per inference), starts the
+clock, scatters the image, gathers the output and stops the clock. Every inference is
+checked against the single-process outputs for its image (:mod:`.check`); the barrier
+between inferences is where the units learn each other's verdict.
+
+Tests make units fail on purpose through :mod:`.faults` (``CNAS_TEST_FAULT``).
 
 The same entry point serves local launches (:mod:`.distributed` spawns one process per
 unit and watches them) and remote ones (``cnas latency --master HOST:PORT --rank R`` on
