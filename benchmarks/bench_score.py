@@ -8,6 +8,7 @@ Usage::
     python benchmarks/bench_score.py dpsweep --archs 100   # DP (p, alpha, beta) grid at 40 nodes
     python benchmarks/bench_score.py dpsweep --fine --archs 200 --sample-seed 2   # refine p
     python benchmarks/bench_score.py pool --n 200 --repeat 3 --workers 2 --label pebble   # local pool throughput
+    python benchmarks/bench_score.py balance --archs 100   # eps bound: KaHyPar alone vs rebalanced
 
 ``sweep`` times every `cnas score` call (a subprocess; wall clock) and the peak memory of
 its whole process tree (the CLI plus its workers, resident set summed, polled every
@@ -203,6 +204,85 @@ def presets(args) -> dict:
             "archs_per_cell": args.archs, "loadavg": os.getloadavg()}
 
 
+def balance(args) -> dict:
+    """How often KaHyPar's partition breaks the eps bound, and what :func:`rebalance` changes.
+
+    Per cell (generator, size, preset): every (units, eps) of the Fig. 9 sweep on the same
+    architectures, KaHyPar's own partition against the rebalanced one the package returns.
+    ``shift`` rows: median best CS per units, both ways, i.e. how Fig. 9 would move.
+    """
+    import math
+
+    from concurrent_nas import generate
+    from concurrent_nas.scoring import DEFAULT_EPS, DEFAULT_UNITS, build_hypergraph, data_unit
+    from concurrent_nas.scoring.metrics import (
+        communication, concurrency_score, load_variability, longest_path_ratio, part_weights,
+    )
+    from concurrent_nas.scoring.partition import KahyparInput, block_limits, kahypar_parts, rebalance
+    from concurrent_nas.dag import longest_path_vertices
+
+    unit_bytes = data_unit()
+    out, shift = [], []
+    for nodes in args.sizes:
+        for gen in GENERATORS:
+            dags = [generate(gen, nodes, 0, index=i) for i in range(args.archs)]
+            for preset in args.presets:
+                calls = over_raw = over_after = changed = 0
+                worst_raw = worst_after = 0.0
+                lam_raw = lam_after = 0.0
+                seconds = 0.0
+                best = {"raw": {}, "rebalanced": {}}
+                for i, dag in enumerate(dags):
+                    hg = build_hypergraph(dag)
+                    arrays = KahyparInput.of(hg)
+                    total, heaviest = sum(arrays.vertex_weights), max(arrays.vertex_weights)
+                    path = longest_path_vertices(dag)
+                    for k in DEFAULT_UNITS:
+                        eta = longest_path_ratio(path, hg.num_vertices, k)
+                        for eps in DEFAULT_EPS:
+                            limit = block_limits(arrays.vertex_weights, k, eps)[0]
+                            raw = kahypar_parts(hg, k, eps, preset=preset, prepared=arrays)
+                            t = time.perf_counter()
+                            after = rebalance(raw, arrays.vertex_weights, hg.hyperedges, arrays.edge_weights, k, limit)
+                            seconds += time.perf_counter() - t
+                            calls += 1
+                            for name, parts in (("raw", raw), ("rebalanced", after)):
+                                top = max(part_weights(arrays.vertex_weights, parts, k))
+                                excess = top / limit - 1
+                                lam = communication(hg.hyperedges, hg.costs, parts)
+                                if name == "raw":
+                                    over_raw += top > limit
+                                    worst_raw = max(worst_raw, excess)
+                                else:
+                                    over_after += top > limit
+                                    worst_after = max(worst_after, excess)
+                                    # The documented fallback bound must hold everywhere.
+                                    assert top <= max(limit, total // k + heaviest), (gen, i, k, eps)
+                                if raw != after:
+                                    lam_raw += lam if name == "raw" else 0
+                                    lam_after += lam if name != "raw" else 0
+                                delta_w = load_variability(part_weights(hg.weights, parts, k))
+                                cs = concurrency_score(delta_w, lam / (unit_bytes * k), eta)
+                                key = (i, k)
+                                best[name][key] = min(best[name].get(key, math.inf), cs)
+                            changed += raw != after
+                out.append({"generator": gen, "nodes": nodes, "preset": preset, "partitions": calls,
+                            "over_kahypar": over_raw, "over_rebalanced": over_after,
+                            "worst_excess_kahypar": worst_raw, "worst_excess_rebalanced": worst_after,
+                            "changed": changed,
+                            "lambda_changed_ratio": lam_after / lam_raw if lam_raw else 1.0,
+                            "rebalance_ms_per_call": seconds / calls * 1e3})
+                print(out[-1], flush=True)
+                for k in DEFAULT_UNITS:
+                    raw_cs = [v for (i, kk), v in best["raw"].items() if kk == k]
+                    new_cs = [v for (i, kk), v in best["rebalanced"].items() if kk == k]
+                    shift.append({"generator": gen, "nodes": nodes, "preset": preset, "units": k,
+                                  "cs_median_kahypar": statistics.median(raw_cs),
+                                  "cs_median_rebalanced": statistics.median(new_cs),
+                                  "archs_best_cs_changed": sum(a != b for a, b in zip(raw_cs, new_cs))})
+    return {"rows": out, "shift": shift, "archs_per_cell": args.archs, "loadavg": os.getloadavg()}
+
+
 def fig9(args) -> dict:
     rows = []
     for nodes in SIZES:
@@ -233,7 +313,7 @@ def to_markdown(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["sweep", "presets", "fig9", "dpsweep", "pool"])
+    parser.add_argument("mode", choices=["sweep", "presets", "fig9", "dpsweep", "pool", "balance"])
     parser.add_argument("--root", default="runs", help="where the fig9-<gen><nodes> runs live")
     parser.add_argument("--n", type=int, default=1000, help="architectures per run (sweep)")
     parser.add_argument("--workers", type=int, help="--workers for cnas score (default all cores)")
@@ -243,8 +323,13 @@ def main() -> None:
     parser.add_argument("--force", action="store_true", help="sweep: re-score runs already scored (to time them)")
     parser.add_argument("--repeat", type=int, default=3, help="pool: timed calls")
     parser.add_argument("--label", default="now", help="pool: name of the implementation measured")
+    parser.add_argument("--sizes", type=lambda v: [int(x) for x in v.split(",")], default=[40],
+                        help="balance: block counts, comma-separated (default 40)")
+    parser.add_argument("--presets", type=lambda v: v.split(","), default=["fast"],
+                        help="balance: presets, comma-separated (default fast)")
     args = parser.parse_args()
-    result = {"sweep": sweep, "presets": presets, "fig9": fig9, "dpsweep": dp_sweep, "pool": pool}[args.mode](args)
+    modes = {"sweep": sweep, "presets": presets, "fig9": fig9, "dpsweep": dp_sweep, "pool": pool, "balance": balance}
+    result = modes[args.mode](args)
     result["uptime"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     RESULTS.mkdir(exist_ok=True)
     name = args.mode + ("_fine" if getattr(args, "fine", False) else "") + (f"_{args.label}" if args.mode == "pool" else "")
@@ -252,6 +337,8 @@ def main() -> None:
     md = to_markdown(result["rows"])
     if "ratios" in result:
         md += "\n" + to_markdown(result["ratios"]) + f"\noverall mean Lambda fast / quality: {result['overall_lambda_ratio']:.4f}\n"
+    if "shift" in result:
+        md += "\n" + to_markdown(result["shift"])
     if "total_wall_s" in result:
         md += f"\ntotal wall: {result['total_wall_s']} s, max peak RSS (CLI + workers): {result['max_peak_rss_mb']} MB\n"
     md += f"\n{result['uptime']}\n"

@@ -28,6 +28,7 @@ from concurrent_nas.scoring import (
     to_hypernetx,
 )
 from concurrent_nas.scoring.hypergraph import hypergraph_from_costs
+from concurrent_nas.scoring.partition import KahyparInput, block_limits, kahypar_parts, rebalance
 from concurrent_nas.shapes import CompileSettings, vertex_costs
 
 
@@ -244,3 +245,80 @@ def test_large_eps_many_units_is_a_valid_partition_even_with_empty_parts():
             assert len(row.part_weights) == 10
             assert row.empty_parts == 10 - len(set(row.parts))
             assert math.isfinite(row.cs)
+
+
+# -- the eps bound: KaHyPar, then rebalance (docs/scoring.md, "The eps bound") ----------
+
+
+def test_rebalance_moves_the_vertex_that_adds_the_least_communication():
+    # Part 0 weighs 15 > limit 10. Moving vertex 2 joins it to vertex 3 (saves the cut
+    # hyperedge of cost 1); moving 0 or 1 would cut the hyperedge of cost 10.
+    parts = rebalance([0, 0, 0, 1], [5, 5, 5, 5], [(0, 1), (2, 3)], [10, 1], 2, 10)
+    assert parts == [0, 0, 1, 1]
+
+
+def test_rebalance_swaps_when_every_move_overshoots():
+    # Loads 6 and 4, limit 5: moving a 3 or a 2 only turns the imbalance around; swapping
+    # a 3 for a 2 gives 5 and 5.
+    parts = rebalance([0, 0, 1, 1], [3, 3, 2, 2], [], [], 2, 5)
+    assert part_weights([3, 3, 2, 2], parts, 2) == [5, 5]
+
+
+def test_rebalance_stops_at_the_documented_fallback_where_the_bound_is_out_of_reach():
+    # Weights 3, 3, 3, 1 over 2 parts: no split is within floor(1.03 * 5) = 5; the best
+    # is 6 (3 + 3 | 3 + 1). The pass reaches it and stops.
+    parts = rebalance([0, 0, 0, 1], [3, 3, 3, 1], [], [], 2, 5)
+    loads = part_weights([3, 3, 3, 1], parts, 2)
+    assert sorted(loads) == [4, 6]
+
+
+def test_rebalance_leaves_a_partition_within_the_limit_alone():
+    assert rebalance([1, 0, 1, 0], [5, 1, 1, 9], [(0, 1, 2, 3)], [7], 2, 10) == [1, 0, 1, 0]
+
+
+@pytest.mark.parametrize("preset", ["fast", "quality"])
+def test_every_partition_keeps_the_eps_bound_or_its_documented_fallback(preset):
+    """What partition_hypergraph guarantees, on the measurement of issue 21: DP, ER and
+    WS at 40 blocks, 6 architectures each, on 2, 4 and 8 units, eps 0.03 and 0.3.
+
+    L = floor((1 + eps) * ceil(W / k)) of the integer weights KaHyPar is given. Every
+    part above L (possible only where moves and swaps cannot reach L; one of these
+    instances, DP seed 4 on 8 units at eps 0.03, has no partition within L at all) weighs
+    at most the lightest other part plus its own lightest vertex. KaHyPar's own partition
+    breaks L on 16 (fast) and 11 (quality) of these 108; rebalanced, on 5 and 6, by at
+    most 2.2 % instead of 11 %.
+    """
+    over = over_kahypar = 0
+    for gen in ("dp", "er", "ws"):
+        for seed in range(6):
+            hg = build_hypergraph(cnas.generate(gen, nodes=40, seed=seed))
+            arrays = KahyparInput.of(hg)
+            w = arrays.vertex_weights
+            for k in (2, 4, 8):
+                for eps in (0.03, 0.3):
+                    limit = block_limits(w, k, eps)[0]
+                    raw = kahypar_parts(hg, k, eps, preset=preset, prepared=arrays)
+                    parts = partition_hypergraph(hg, k, eps, preset=preset, prepared=arrays)
+                    loads = part_weights(w, parts, k)
+                    over_kahypar += max(part_weights(w, raw, k)) > limit
+                    over += max(loads) > limit
+                    assert max(loads) <= max(max(part_weights(w, raw, k)), limit)  # never worse
+                    for p in range(k):
+                        if loads[p] > limit:
+                            lightest_other = min(loads[q] for q in range(k) if q != p)
+                            lightest_vertex = min(w[v] for v in range(len(w)) if parts[v] == p)
+                            assert loads[p] <= lightest_other + lightest_vertex, (gen, seed, k, eps)
+                            assert loads[p] <= sum(w) // k + max(w)
+                            assert eps == 0.03 and loads[p] <= 1.03 * limit  # measured: 2.2 % at most
+    assert over < over_kahypar
+
+
+def test_a_provably_infeasible_bound_ends_at_the_fallback():
+    # DP seed 4 on 8 units: an exact bin packing (scipy MILP, docs/scoring.md) needs 11624
+    # for the heaviest part, above L = 11455 at eps 0.03, although no vertex weighs over
+    # 3144. KaHyPar returns 12720 (+11 %); rebalanced it is within 1 % of the optimum.
+    hg = build_hypergraph(cnas.generate("dp", nodes=40, seed=4))
+    w = KahyparInput.of(hg).vertex_weights
+    assert block_limits(w, 8, 0.03)[0] == 11455 and max(w) == 3144
+    loads = part_weights(w, partition_hypergraph(hg, 8, 0.03), 8)
+    assert 11624 <= max(loads) <= 1.01 * 11624

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import CnasError
 from .hypergraph import COSTS, check_costs
-from .partition import DEFAULT_PRESET, PRESETS, preset_path
+from .partition import DEFAULT_PRESET, PRESETS, REBALANCE_VERSION, preset_path
 
 DEFAULT_UNITS = (4, 6, 8, 10)
 DEFAULT_EPS = (0.03, 0.1, 0.2, 0.3, 0.5)
@@ -114,6 +114,7 @@ class ScoreConfig:
         # The preset's content, not just its name: an edited preset must not pass old
         # checkpoints or an old scores.parquet off as current.
         out["preset_sha256"] = hashlib.sha256(Path(preset_path(self.preset)).read_bytes()).hexdigest()[:16]
+        out["rebalance"] = REBALANCE_VERSION  # partitions are KaHyPar's, then rebalanced
         return out
 
 
