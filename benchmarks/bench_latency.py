@@ -9,6 +9,8 @@ Three parts, each a sequence of plain ``cnas`` commands (printed as they run):
 ``figures``   a few architectures per generator measured on 1-2 units and simulated on
               4-10 (paper Fig. 8 normalised to FB, Fig. 13 scaling).
 ``probe``     one-way message cost of gloo and shared memory between two processes.
+``check``     what the correctness check adds to the timed path: CPU time per inference of
+              copying the checked positions of every message (DP-40 at 224x224, 2 units).
 
 Every part records the load average before and after, so a figure taken on a busy host
 is recognisable. Results go to ``benchmarks/results/latency_<part>.md`` and ``.json``.
@@ -18,6 +20,7 @@ Usage::
     python benchmarks/bench_latency.py probe
     python benchmarks/bench_latency.py headline --rounds 3 --repeats 30
     python benchmarks/bench_latency.py figures --per-gen 3
+    python benchmarks/bench_latency.py check
 """
 
 from __future__ import annotations
@@ -179,9 +182,56 @@ def part_figures(args) -> None:
                             .to_dict("records")})
 
 
+def part_check(args) -> None:
+    import torch
+
+    import concurrent_nas as cnas
+    from concurrent_nas.compiler import build_network
+    from concurrent_nas.placement import IMAGE, build_plan, make_assignment
+    from concurrent_nas.placement.check import Witness, make_input, sample_positions
+    from concurrent_nas.shapes import CompileSettings
+
+    torch.set_num_threads(1)
+    before = load()
+    settings = CompileSettings(image_size=224)
+    dag = cnas.generate("dp", 40, seed=0)
+    torch.manual_seed(0)
+    net = build_network(dag, settings).eval()
+    image = make_input(settings, 0, 1)
+    acts = {IMAGE: image}
+    with torch.inference_mode():
+        for v in net.order:
+            preds = sorted(dag.predecessors(v))
+            acts[v] = net.blocks[str(v)]([image] if not preds else [acts[u] for u in preds])
+    rows = []
+    for placement in ("kahypar", "paper"):
+        plan = build_plan(dag, make_assignment(dag, 2, placement, settings=settings), 2)
+        messages = list(plan.transfers)
+        witness = Witness({t.vertex: sample_positions(t.vertex, acts[t.vertex].numel()) for t in messages})
+        n = 500
+        with torch.inference_mode():
+            for _ in range(20):  # warm up
+                for t in messages:
+                    witness.saw(t, acts[t.vertex])
+            cpu0, wall0 = time.thread_time(), time.perf_counter()
+            for _ in range(n):
+                for t in messages:
+                    witness.saw(t, acts[t.vertex])
+            cpu1, wall1 = time.thread_time(), time.perf_counter()
+        rows.append({"placement": placement, "messages": len(messages),
+                     "cpu_us_per_inference": (cpu1 - cpu0) / n * 1e6, "wall_us_per_inference": (wall1 - wall0) / n * 1e6})
+    table = pd.DataFrame(rows)
+    text = ("# What the correctness check adds to the timed path (DP-40, 224x224, 2 units)\n\n"
+            "Copying the checked positions of every message of one inference as it is used "
+            "(both units together; CPU time of this thread, steadier than wall time on a busy host). "
+            f"Load average before {before}, after {load()}.\n\n"
+            f"```\n{table.round(1).to_string(index=False)}\n```\n")
+    write("check", text, {"rows": rows, "load_before": before})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("part", choices=["probe", "headline", "figures"])
+    parser.add_argument("part", choices=["probe", "headline", "figures", "check"])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
@@ -191,7 +241,7 @@ def main() -> None:
     parser.add_argument("--quiet", type=float, default=0.7, help="wait for a 1-minute load below this")
     parser.add_argument("--max-wait", type=float, default=0.0, help="seconds to wait for a quiet host")
     args = parser.parse_args()
-    {"probe": part_probe, "headline": part_headline, "figures": part_figures}[args.part](args)
+    {"probe": part_probe, "headline": part_headline, "figures": part_figures, "check": part_check}[args.part](args)
 
 
 if __name__ == "__main__":
