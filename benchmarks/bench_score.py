@@ -69,7 +69,7 @@ def timed(cmd: list[str]) -> tuple[float, int, int]:
 
 def sweep(args) -> dict:
     rows = []
-    for nodes in SIZES:
+    for nodes in args.sizes or SIZES:
         for gen in GENERATORS:
             run = run_dir(gen, nodes, args.root)
             if not (run / "architectures.parquet").exists():
@@ -223,7 +223,7 @@ def balance(args) -> dict:
 
     unit_bytes = data_unit()
     out, shift = [], []
-    for nodes in args.sizes:
+    for nodes in args.sizes or [40]:
         for gen in GENERATORS:
             dags = [generate(gen, nodes, 0, index=i) for i in range(args.archs)]
             for preset in args.presets:
@@ -285,7 +285,7 @@ def balance(args) -> dict:
 
 def fig9(args) -> dict:
     rows = []
-    for nodes in SIZES:
+    for nodes in args.sizes or SIZES:
         for gen in GENERATORS:
             path = run_dir(gen, nodes, args.root) / "scores.parquet"
             if not path.exists():
@@ -323,8 +323,9 @@ def main() -> None:
     parser.add_argument("--force", action="store_true", help="sweep: re-score runs already scored (to time them)")
     parser.add_argument("--repeat", type=int, default=3, help="pool: timed calls")
     parser.add_argument("--label", default="now", help="pool: name of the implementation measured")
-    parser.add_argument("--sizes", type=lambda v: [int(x) for x in v.split(",")], default=[40],
-                        help="balance: block counts, comma-separated (default 40)")
+    parser.add_argument("--sizes", type=lambda v: [int(x) for x in v.split(",")],
+                        help="block counts, comma-separated (balance: default 40; sweep, fig9: default 40,80, "
+                        "and the results file is named after them)")
     parser.add_argument("--presets", type=lambda v: v.split(","), default=["fast"],
                         help="balance: presets, comma-separated (default fast)")
     args = parser.parse_args()
@@ -333,6 +334,8 @@ def main() -> None:
     result["uptime"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     RESULTS.mkdir(exist_ok=True)
     name = args.mode + ("_fine" if getattr(args, "fine", False) else "") + (f"_{args.label}" if args.mode == "pool" else "")
+    if args.sizes and args.mode in ("sweep", "fig9"):
+        name += "_" + "_".join(map(str, args.sizes))
     (RESULTS / f"bench_score_{name}.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
     md = to_markdown(result["rows"])
     if "ratios" in result:
