@@ -150,7 +150,7 @@ def figure(acc: pd.DataFrame, path: Path) -> None:
 
     from concurrent_nas.analysis.figures import generator_color
 
-    fig = Figure(figsize=(7.0, 4.6), layout="constrained")
+    fig = Figure(figsize=(8.6, 4.6), layout="constrained")
     ax = fig.subplots()
     per_arch = acc.groupby(["model", "arch_id"]).agg(
         top1=("top1", "mean"), std=("top1", "std"), params=("params", "first"), seeds=("seed", "nunique")
@@ -169,7 +169,7 @@ def figure(acc: pd.DataFrame, path: Path) -> None:
     ax.set_ylabel("top-1 on digits (%), mean ± std over seeds")
     ax.set_title("Accuracy against parameters at matched capacity (paper Fig. 2)", fontsize=11)
     ax.grid(alpha=0.3)
-    ax.legend(frameon=False, loc="lower left")
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
 
