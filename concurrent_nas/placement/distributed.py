@@ -25,7 +25,8 @@ from .options import check_transport
 from .plan import PlacementPlan, Transfer
 from .ports import free_port
 from .simulate import TransferModel, fit_transfer_model
-from .worker import BUSY, IN_BARRIER, SETTING_UP, UnitConfig, unit_process_main
+from .states import BUSY, IN_BARRIER, SETTING_UP
+from .worker import UnitConfig, unit_process_main
 
 # glibc returns every large (> 128 KiB) freed block to the kernel and takes it back on the
 # next inference: ~100k page faults per 224x224 image and 2-3x the latency. Keeping such

@@ -26,6 +26,8 @@ from __future__ import annotations
 import os
 import time
 
+from .states import FINISHED
+
 FAULT_ENV = "CNAS_TEST_FAULT"
 FAULT_KINDS = ("die", "hang", "corrupt", "corrupt-message", "late", "early")
 #: Kinds that need the transport wrapped (on the faulty unit, and for ``early`` on its senders).
@@ -109,8 +111,6 @@ class FaultyTransport:
             time.sleep(0.001)
 
     def send(self, tensor, t) -> None:
-        from .worker import FINISHED
-
         if self.rank == self.unit and self._now("corrupt-message"):
             tensor = tensor + 1
         if self.rank == self.unit and self._now("late") and self.states is not None:

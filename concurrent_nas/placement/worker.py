@@ -37,12 +37,8 @@ from .failures import MasterPortTaken, PeerLost, describe, peer_calls, reported
 from .faults import FAULT_ENV, FAULT_KINDS, MESSAGE_FAULTS, FaultyTransport, fault_spec, injected_fault
 from .plan import IMAGE, PlacementPlan, Transfer, build_plan
 from .ports import port_in_use
+from .states import BUSY, FINISHED, IN_BARRIER, SETTING_UP
 
-# Unit states in the shared status array the launcher reads to name a hung unit.
-BUSY = -1
-IN_BARRIER = -2
-FINISHED = -3
-SETTING_UP = -4  # importing torch, compiling, joining the group: may take long on a busy host
 
 @dataclass
 class UnitConfig:
