@@ -50,6 +50,9 @@ _LAZY = {
     "latency_run": "concurrent_nas.placement",
     "simulate": "concurrent_nas.placement",
     "train_run": "concurrent_nas.training",
+    "estimate_accuracy": "concurrent_nas.training.estimate",
+    "estimate_run": "concurrent_nas.training.estimate",
+    "EstimateConfig": "concurrent_nas.training.estimate",
     # figures
     "report_runs": "concurrent_nas.analysis",
 }

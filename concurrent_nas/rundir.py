@@ -34,6 +34,7 @@ LATENCY = "latency.parquet"
 ACCURACY = "accuracy.parquet"
 HISTORY = "history.parquet"
 PARAMS = "params.parquet"
+ESTIMATES = "estimates.parquet"
 CHECKPOINTS = "checkpoints"
 
 #: The columns every reader of a table may rely on (a table lacking one is refused).
@@ -42,6 +43,7 @@ REQUIRED_COLUMNS = {
     SCORES: ("arch_id", "generator", "nodes", "units", "eps", "cs", "comm_bytes", "entropy"),
     LATENCY: ("arch_id", "generator", "nodes", "units", "median_ms"),
     ACCURACY: ("arch_id", "generator", "nodes", "dataset", "top1"),
+    ESTIMATES: ("arch_id", "generator", "nodes", "method", "estimate"),
 }
 
 
@@ -271,7 +273,8 @@ class Run:
         """The command that produces table ``name`` of this run."""
         if name == ARCHITECTURES:
             return self.manifest.get("command") or f"cnas sample --out {self.path}"
-        command = {SCORES: "score", LATENCY: "latency", ACCURACY: "train", HISTORY: "train", PARAMS: "params"}
+        command = {SCORES: "score", LATENCY: "latency", ACCURACY: "train", HISTORY: "train", PARAMS: "params",
+                   ESTIMATES: "estimate"}
         return f"cnas {command.get(name, 'sample')} {self.path}"
 
     def read(self, name: str, *, required: bool = True) -> pd.DataFrame | None:

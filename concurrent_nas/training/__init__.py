@@ -27,6 +27,7 @@ _LAZY = {
     "AUGMENTATIONS": "config", "Phase": "config", "TrainConfig": "config", "paper_schedule": "config",
     "TrainResult": "loop", "count_flops": "loop", "count_parameters": "loop", "evaluate": "loop",
     "measure_flops": "loop", "train_model": "loop",
+    "EstimateConfig": "estimate", "estimate_accuracy": "estimate", "estimate_run": "estimate",
 }  # fmt: skip
 
 

@@ -48,7 +48,7 @@ import pandas as pd
 
 from .. import dag as dagmod
 from ..errors import CnasError
-from ..rundir import load_architectures, read_table, require_run, write_table
+from ..rundir import ESTIMATES, load_architectures, read_table, require_run, write_table
 
 METHODS = ("short-training", "synflow", "naswot", "grad-norm", "jacob-cov", "params")
 #: The cheapest method whose Spearman correlation with 20-epoch digits accuracy reached
@@ -58,7 +58,6 @@ DEFAULT_METHOD = "short-training"
 DATA_METHODS = ("short-training", "naswot", "grad-norm", "jacob-cov")
 
 #: Table of ``cnas estimate`` in a run directory (belongs in :mod:`concurrent_nas.rundir`).
-ESTIMATES = "estimates.parquet"
 ESTIMATE_KEYS = ["method", "dataset", "arch_id", "generator"]
 
 # Stream numbers for derive_seed: the training loop uses 0-3 for weights, dropout and
