@@ -49,13 +49,18 @@ def cnas(*args: str) -> None:
     subprocess.run(command, check=True)
 
 
-def digits_part(args) -> dict:
-    runs = Path(args.runs)
-    train_opts = [
+def digits_train_options(args) -> list[str]:
+    """The ``cnas train`` flags of the digits and merge parts (same settings in both)."""
+    return [
         "--dataset", "digits", "--image-size", str(args.image_size), "--epochs", str(args.epochs),
         "--batch-size", "32", "--lr", str(args.lr), "--stem-channels", str(args.stem_channels),
         "--channel-cap", str(args.channel_cap), "--threads", str(args.threads), "--device", "cpu",
     ]  # fmt: skip
+
+
+def digits_part(args) -> dict:
+    runs = Path(args.runs)
+    train_opts = digits_train_options(args)
     commands, tables = [], []
     for i, gen in enumerate(GENERATORS):
         run = runs / f"train-{gen}40"
@@ -93,11 +98,7 @@ def merge_part(args) -> dict:
     from concurrent_nas.shapes import MERGES
 
     runs = Path(args.runs)
-    train_opts = [
-        "--dataset", "digits", "--image-size", str(args.image_size), "--epochs", str(args.epochs),
-        "--batch-size", "32", "--lr", str(args.lr), "--stem-channels", str(args.stem_channels),
-        "--channel-cap", str(args.channel_cap), "--threads", str(args.threads), "--device", "cpu",
-    ]  # fmt: skip
+    train_opts = digits_train_options(args)
     commands, tables = [], []
     for merge in MERGES:
         run = runs / f"merge-{merge}-dp40"
