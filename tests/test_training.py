@@ -454,16 +454,25 @@ def test_killed_cli_run_resumes_to_the_same_weights(tmp_path):
     for name in ("killed", "straight"):
         runs[name] = tmp_path / name
         assert cnas(["sample", "--gen", "chain", "--n", "1", "--nodes", "4", "--out", str(runs[name])]) == 0
-    command = [sys.executable, "-m", "concurrent_nas.cli.main", "train", "--threads", "1"]
     ckpt = runs["killed"] / "checkpoints" / "digits" / "arch-00000" / CHECKPOINT
-    proc = subprocess.Popen([*command, str(runs["killed"]), *common], stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    # The child kills itself right after its first checkpoint is written: a SIGKILL
+    # mid-run at a known point, however slow the host (no polling race).
+    child = (
+        "import os, signal, sys\n"
+        "from concurrent_nas.training import loop\n"
+        "save = loop.save_checkpoint\n"
+        "def save_then_die(path, state):\n"
+        "    save(path, state)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "loop.save_checkpoint = save_then_die\n"
+        "from concurrent_nas.cli.main import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    command = [sys.executable, "-c", child, "train", "--threads", "1"]
+    proc = subprocess.run([*command, str(runs["killed"]), *common], stdout=subprocess.DEVNULL, timeout=300)
+    assert proc.returncode == -signal.SIGKILL
     epochs_done = torch.load(ckpt, weights_only=True)["epoch"]
-    assert epochs_done < 3  # killed mid-run
+    assert epochs_done == 1  # killed mid-run, after exactly one epoch
     # Resumed and uninterrupted runs in this process (one torch thread, as the killed one).
     assert cnas(["train", str(runs["killed"]), *common]) == 0
     assert cnas(["train", str(runs["straight"]), *common]) == 0
