@@ -238,7 +238,10 @@ def _still_running(proc) -> bool:
 # disk: the interruption point is a hook in the run, not a race between a polling test and
 # a run that may finish first on a loaded machine.
 SIGNAL_AFTER_TWO_CHUNKS = """
-import os, sys
+import os, signal, sys
+# A child inherits an ignored SIGINT (pytest-xdist workers may ignore it), and Python
+# then raises no KeyboardInterrupt: restore Ctrl-C as a terminal gives it.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from concurrent_nas.cli.main import main
 from concurrent_nas.scoring.checkpoints import Checkpoints
 
