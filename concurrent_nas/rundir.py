@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import networkx as nx
@@ -128,6 +128,24 @@ def write_json(obj: dict, path: str | Path) -> None:
     """Write ``obj`` as indented JSON atomically."""
     with atomic_output(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def upsert_table(run: str | Path, name: str, rows: pd.DataFrame, keys: list[str], *, made_by: str) -> pd.DataFrame:
+    """Replace the rows of table ``name`` that share ``keys`` with ``rows``; write atomically.
+
+    The table is sorted by ``keys``; ``made_by`` names the command in the error for a
+    damaged table.
+    """
+    path = Path(run) / name
+    if path.exists():
+        old = read_table(run, name, made_by=made_by)
+        if set(keys) <= set(old.columns):
+            drop = pd.MultiIndex.from_frame(old[keys]).isin(pd.MultiIndex.from_frame(rows[keys]))
+            old = old[~drop]
+            rows = pd.concat([old, rows], ignore_index=True) if len(old) else rows
+    table = rows.sort_values(keys, kind="stable").reset_index(drop=True)
+    write_table(table, path)
+    return table
 
 
 def require_run(run: str | Path) -> Path:

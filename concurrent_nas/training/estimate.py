@@ -48,7 +48,7 @@ import pandas as pd
 
 from .. import dag as dagmod
 from ..errors import CnasError
-from ..rundir import ESTIMATES, load_architectures, read_table, require_run, write_table
+from ..rundir import ESTIMATES, load_architectures, require_run, upsert_table
 
 METHODS = ("short-training", "synflow", "naswot", "grad-norm", "jacob-cov", "params")
 #: The cheapest method whose Spearman correlation with 20-epoch digits accuracy reached
@@ -403,20 +403,6 @@ def estimate_accuracy(dag, method: str = DEFAULT_METHOD, settings=None, *, confi
 # ---------------------------------------------------------------------- a run's table
 
 
-def _upsert(run: Path, rows: pd.DataFrame) -> pd.DataFrame:
-    """Replace the rows of ``estimates.parquet`` that share :data:`ESTIMATE_KEYS` with ``rows``."""
-    path = run / ESTIMATES
-    if path.exists():
-        old = read_table(run, ESTIMATES, made_by=f"cnas estimate {run}")
-        if set(ESTIMATE_KEYS) <= set(old.columns):
-            drop = pd.MultiIndex.from_frame(old[ESTIMATE_KEYS]).isin(pd.MultiIndex.from_frame(rows[ESTIMATE_KEYS]))
-            old = old[~drop]
-            rows = pd.concat([old, rows], ignore_index=True) if len(old) else rows
-    table = rows.sort_values(ESTIMATE_KEYS, kind="stable").reset_index(drop=True)
-    write_table(table, path)
-    return table
-
-
 def estimate_run(
     run: str | Path,
     method: str = DEFAULT_METHOD,
@@ -473,7 +459,7 @@ def estimate_run(
             "settings": json.dumps(dataclasses.asdict(fitted), sort_keys=True),
         }
         rows.append(row)
-        _upsert(run, pd.DataFrame([row]))
+        upsert_table(run, ESTIMATES, pd.DataFrame([row]), ESTIMATE_KEYS, made_by=f"cnas estimate {run}")
         if progress is not None:
             progress(1)
     return pd.DataFrame(rows)

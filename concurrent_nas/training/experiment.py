@@ -20,7 +20,7 @@ import pandas as pd
 
 from .. import dag as dagmod
 from ..errors import CnasError
-from ..rundir import ACCURACY, CHECKPOINTS, HISTORY, load_architectures, read_table, require_run, write_table
+from ..rundir import ACCURACY, CHECKPOINTS, HISTORY, load_architectures, require_run, upsert_table
 from .baselines import BASELINES
 from .data import ImageData, dataset_key
 from .loop import TrainConfig, count_flops, count_parameters, derive_seed, train_model
@@ -149,17 +149,7 @@ def candidates(
 
 def upsert(run: Path, name: str, rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Replace the rows of table ``name`` that share ``keys`` with ``rows``; write atomically."""
-    path = run / name
-    if path.exists():
-        old = read_table(run, name, made_by="cnas train")
-        if set(keys) <= set(old.columns):
-            index = pd.MultiIndex.from_frame(old[keys])
-            drop = index.isin(pd.MultiIndex.from_frame(rows[keys]))
-            old = old[~drop]
-            rows = pd.concat([old, rows], ignore_index=True) if len(old) else rows
-    table = rows.sort_values(keys, kind="stable").reset_index(drop=True)
-    write_table(table, path)
-    return table
+    return upsert_table(run, name, rows, keys, made_by="cnas train")
 
 
 def schedule_name(config: TrainConfig) -> str:
