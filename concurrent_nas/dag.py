@@ -67,6 +67,47 @@ def dfs_orient(graph: nx.Graph) -> nx.DiGraph:
     return dag
 
 
+def index_orient(graph: nx.Graph) -> nx.DiGraph:
+    """Orient every edge from the lower vertex id to the higher one (RandWire's rule).
+
+    Parameters
+    ----------
+    graph : networkx.Graph
+        Undirected graph with sortable vertices.
+
+    Returns
+    -------
+    networkx.DiGraph
+        Same vertices and edges, each oriented ``min -> max``.
+    """
+    dag = nx.DiGraph()
+    dag.add_nodes_from(sorted(graph))
+    dag.add_edges_from((min(u, v), max(u, v)) for u, v in graph.edges)
+    return dag
+
+
+ORIENTATIONS = {"dfs": dfs_orient, "index": index_orient}
+"""Ways to turn an undirected graph into a DAG: ``dfs`` is the paper's (§3.1), ``index``
+RandWire's (Xie et al. 2019)."""
+
+
+def orient(graph: nx.Graph, orientation: str = "dfs") -> nx.DiGraph:
+    """Orient ``graph`` by the rule named ``orientation`` (a key of :data:`ORIENTATIONS`).
+
+    Raises
+    ------
+    CnasError
+        On an unknown orientation.
+    """
+    try:
+        rule = ORIENTATIONS[orientation]
+    except (KeyError, TypeError):
+        raise CnasError(
+            f"unknown orientation {orientation!r}; choose one of: {', '.join(ORIENTATIONS)}"
+        ) from None
+    return rule(graph)
+
+
 def add_input_output(dag: nx.DiGraph) -> nx.DiGraph:
     """Return a copy with one input vertex and one output vertex added.
 

@@ -62,6 +62,38 @@ def test_dfs_preorder_orientation_differs_from_low_to_high():
     assert sorted(dagmod.dfs_orient(graph).edges) == [(0, 1), (0, 3), (1, 3), (3, 2)]
 
 
+def test_index_orientation_points_every_edge_to_the_higher_id():
+    graph = nx.Graph([(0, 2), (2, 1), (0, 3), (3, 2)])
+    assert sorted(dagmod.orient(graph, "index").edges) == [(0, 2), (0, 3), (1, 2), (2, 3)]
+    assert sorted(dagmod.orient(graph, "dfs").edges) == [(0, 2), (0, 3), (2, 1), (2, 3)]
+    with pytest.raises(CnasError, match="unknown orientation 'up'; choose one of: dfs, index"):
+        dagmod.orient(graph, "up")
+
+
+@pytest.mark.parametrize("name", ["er", "ba", "ws", "dp", "fb"])
+def test_orientation_is_a_parameter_of_every_undirected_generator(name):
+    dfs = cnas.generate(name, 30, seed=2)
+    index = cnas.generate(name, 30, seed=2, orientation="index")
+    assert dfs.graph["params"]["orientation"] == "dfs"
+    assert index.graph["params"]["orientation"] == "index"
+    if name != "fb":
+        # The same undirected graph underneath: only the directions of block edges differ.
+        # (FB joins a stage's sources and sinks to its merge vertices, and those change.)
+        blocks = lambda d: {frozenset(e) for e in d.edges if 0 not in e and 31 not in e}
+        assert blocks(dfs) == blocks(index)
+    assert all(u < v for u, v in index.edges)
+    with pytest.raises(CnasError, match=f"parameter 'orientation' of generator '{name}' must be one of dfs, index"):
+        cnas.generate(name, 30, orientation="random")
+
+
+def test_index_orientation_makes_er_and_ba_shallower():
+    # The finding of issue #17: DFS turns ER and BA into near-chains; id order does not.
+    for name in ("er", "ba"):
+        dfs = [dagmod.longest_path_vertices(cnas.generate(name, 40, seed=s)) for s in range(5)]
+        idx = [dagmod.longest_path_vertices(cnas.generate(name, 40, seed=s, orientation="index")) for s in range(5)]
+        assert sorted(idx)[2] < sorted(dfs)[2] - 10
+
+
 def test_dfs_restarts_at_lowest_unvisited_vertex_per_component():
     graph = nx.Graph([(5, 3), (3, 4), (0, 1)])
     dag = dagmod.dfs_orient(graph)

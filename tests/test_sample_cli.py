@@ -27,7 +27,7 @@ def test_sample_writes_manifest_and_table(small_dp_run):
     table = read_architectures(small_dp_run)
     manifest = json.loads((small_dp_run / "manifest.json").read_text())
     assert manifest["generator"] == "dp" and manifest["count"] == 12 and manifest["seed"] == 7
-    assert manifest["params"] == {"p": 0.55, "alpha": 1.0, "beta": 1.0}
+    assert manifest["params"] == {"p": 0.55, "alpha": 1.0, "beta": 1.0, "orientation": "dfs"}
     assert "cnas sample" in manifest["command"] and manifest["package_version"]
     assert list(table["arch_id"]) == list(range(12))
     assert set(table.columns) >= {
@@ -56,9 +56,10 @@ def test_same_command_twice_gives_identical_tables(tmp_path):
 
 def test_param_option_reaches_the_generator(tmp_path):
     out = tmp_path / "er"
-    assert main(["sample", "--gen", "er", "--n", "3", "--param", "p=0.05", "--out", str(out)]) == 0
+    assert main(["sample", "--gen", "er", "--n", "3", "--param", "p=0.05", "--param", "orientation=index", "--out", str(out)]) == 0
     table = read_architectures(out)
-    assert json.loads(table["params"][0]) == {"p": 0.05}
+    assert json.loads(table["params"][0]) == {"p": 0.05, "orientation": "index"}
+    assert all(u < v for u, v in table["edge_list"][0])
 
 
 def test_export_round_trips_through_node_link_json(small_dp_run, tmp_path, capsys):

@@ -3,7 +3,9 @@
 A generator is a function ``build(nodes, rng, **params) -> networkx.Graph | DiGraph``
 registered with :func:`register`. Undirected results are oriented by DFS preorder and
 given an input and an output vertex (:mod:`concurrent_nas.dag`); generators that already
-build a DAG (``builds_dag=True``) get only the input and output vertices. Adding a
+build a DAG (``builds_dag=True``) get only the input and output vertices. Every
+undirected generator takes the parameter ``orientation``: ``dfs`` (the paper's DFS
+preorder, the default) or ``index`` (RandWire's lower id -> higher id). Adding a
 generator is adding one module to this package that calls :func:`register`.
 """
 
@@ -21,6 +23,9 @@ from .. import dag as dagmod
 from ..errors import CnasError
 
 MIN_NODES = 4
+
+ORIENTATION = "orientation"
+"""The parameter every undirected generator takes; its values are ``dag.ORIENTATIONS``."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,11 @@ class GeneratorSpec:
                     f"generator '{self.name}' has no parameter '{key}' (its parameters: {known})"
                 )
             resolved[key] = _coerce(self.name, key, value, self.defaults[key])
+        if ORIENTATION in resolved and resolved[ORIENTATION] not in dagmod.ORIENTATIONS:
+            raise CnasError(
+                f"parameter '{ORIENTATION}' of generator '{self.name}' must be one of "
+                f"{', '.join(dagmod.ORIENTATIONS)}, got {resolved[ORIENTATION]!r}"
+            )
         return resolved
 
 
@@ -79,8 +89,11 @@ def register(
     def decorate(build: Callable[..., nx.Graph]) -> Callable[..., nx.Graph]:
         if name in _REGISTRY:
             raise RuntimeError(f"generator {name!r} registered twice")
+        params = dict(defaults or {})
+        if not builds_dag:
+            params.setdefault(ORIENTATION, "dfs")
         _REGISTRY[name] = GeneratorSpec(
-            name, build, summary, family, dict(defaults or {}), random, builds_dag, fixed_size, color
+            name, build, summary, family, params, random, builds_dag, fixed_size, color
         )
         return build
 
@@ -140,7 +153,8 @@ def generate(
     index : int, default 0
         Position of the architecture within its run.
     **params
-        Generator parameters overriding the defaults (``p``, ``k``, ``m``, ``alpha``...).
+        Generator parameters overriding the defaults (``p``, ``k``, ``m``, ``alpha``...,
+        and ``orientation`` for the undirected families).
 
     Returns
     -------
@@ -156,8 +170,11 @@ def generate(
         if nodes < MIN_NODES:
             raise CnasError(f"nodes must be at least {MIN_NODES}, got {nodes}")
     rng = architecture_rng(seed, index)
-    graph = spec.build(int(nodes), rng, **resolved)
-    oriented = graph if spec.builds_dag else dagmod.dfs_orient(graph)
+    if spec.builds_dag:
+        oriented = spec.build(int(nodes), rng, **resolved)
+    else:
+        build_params = {k: v for k, v in resolved.items() if k != ORIENTATION}
+        oriented = dagmod.orient(spec.build(int(nodes), rng, **build_params), resolved[ORIENTATION])
     dag = dagmod.add_input_output(oriented)
     dag.graph.update(
         generator=name, params=resolved, nodes=dagmod.block_count(dag), seed=int(seed), index=int(index)

@@ -18,18 +18,27 @@ _BASE_KEYS = {"er": ("p",), "ba": ("m",), "ws": ("k", "p"), "dp": ("p",)}
     color="#CC79A7",
     summary="RandWire baseline: random stages chained in series through merge + downsample vertices",
     family="prior work (staged)",
-    defaults={"stages": 3, "base": "ws", "k": 4, "p": 0.75, "m": 5},
+    defaults={"stages": 3, "base": "ws", "k": 4, "p": 0.75, "m": 5, "orientation": "dfs"},
     builds_dag=True,
 )
 def staged_randwire(
-    n: int, rng: np.random.Generator, *, stages: int, base: str, k: int, p: float, m: int
+    n: int,
+    rng: np.random.Generator,
+    *,
+    stages: int,
+    base: str,
+    k: int,
+    p: float,
+    m: int,
+    orientation: str,
 ) -> nx.DiGraph:
     """``stages`` random graphs from ``base`` chained one after another.
 
     Of the n blocks, ``stages - 1`` are merge vertices between stages (``stage=True``:
     every output of a stage is gathered, downsampled and widened there); the rest are
     split as evenly as possible over the stages. Each stage draws from its own child
-    random stream, so stages differ from each other.
+    random stream, so stages differ from each other. Each stage is oriented by
+    ``orientation`` (``dfs`` or ``index``, as the undirected generators).
     """
     if base not in _BASE_KEYS:
         raise CnasError(
@@ -46,6 +55,7 @@ def staged_randwire(
     spec = get_generator(base)
     values = {"k": k, "p": p, "m": m}
     base_params = spec.resolve_params({key: values[key] for key in _BASE_KEYS[base]})
+    base_params.pop("orientation", None)
     dag = nx.DiGraph()
     offset = 0
     previous_merge = None
@@ -57,7 +67,7 @@ def staged_randwire(
                 f"generator 'fb': stage {stage} has {size} blocks, too few for its base '{base}' ({exc}); "
                 "use more nodes or fewer stages"
             ) from None
-        part = dagmod.dfs_orient(undirected)
+        part = dagmod.orient(undirected, orientation)
         part = nx.relabel_nodes(part, {v: v + offset for v in part})
         dag.add_nodes_from(part)
         dag.add_edges_from(part.edges)
