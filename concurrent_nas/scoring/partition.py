@@ -1,4 +1,10 @@
-"""Hypergraph partitioning with KaHyPar (connectivity - 1 objective).
+"""Hypergraph partitioning with KaHyPar or Mt-KaHyPar (connectivity - 1 objective).
+
+KaHyPar is the default. Mt-KaHyPar (``partitioner="mtkahypar"``, the ``mtkahypar``
+package of the ``[mtkahypar]`` extra) has wheels where KaHyPar has none (Windows, Intel
+Macs); it runs in its deterministic mode with one thread per process, seeded, so the
+same seed gives the same partition. Both get the same hypergraph and the same block
+limits, and both partitions go through :func:`rebalance`.
 
 kahypar 1.3.7 has hazards this module exists to contain:
 
@@ -42,6 +48,9 @@ from ..errors import CnasError
 from .hypergraph import CommHypergraph, integer_weights
 
 PRESETS = ("fast", "quality")
+#: Partitioning libraries; the first is the default.
+PARTITIONERS = ("kahypar", "mtkahypar")
+DEFAULT_PARTITIONER = "kahypar"
 # Presets partitioned with one reused context per process and explicit block limits.
 REUSED_CONTEXT_PRESETS = frozenset({"fast"})
 # KaHyPar keeps process-wide state (statistics, timers); threads of one process (a Dask
@@ -161,6 +170,7 @@ def partition_hypergraph(
     seed: int = 0,
     preset: str = DEFAULT_PRESET,
     prepared: KahyparInput | None = None,
+    partitioner: str = DEFAULT_PARTITIONER,
 ) -> list[int]:
     """Partition ``hg`` into ``units`` parts minimising connectivity - 1.
 
@@ -184,6 +194,9 @@ def partition_hypergraph(
         Shipped configuration (see ``presets/``).
     prepared : KahyparInput, optional
         ``KahyparInput.of(hg)``, to build it once when partitioning ``hg`` many times.
+    partitioner : {"kahypar", "mtkahypar"}, default "kahypar"
+        The library: KaHyPar, or Mt-KaHyPar in its deterministic mode (``fast`` is its
+        ``DETERMINISTIC`` preset, ``quality`` its ``DETERMINISTIC_QUALITY``).
 
     Returns
     -------
@@ -192,7 +205,8 @@ def partition_hypergraph(
     """
     check_units_eps(units, eps, hg.num_vertices)
     arrays = prepared if prepared is not None else KahyparInput.of(hg)
-    parts = kahypar_parts(hg, units, eps, seed=seed, preset=preset, prepared=arrays)
+    library = mtkahypar_parts if check_partitioner(partitioner) == "mtkahypar" else kahypar_parts
+    parts = library(hg, units, eps, seed=seed, preset=preset, prepared=arrays)
     limit = block_limits(arrays.vertex_weights, units, float(eps))[0]
     return rebalance(parts, arrays.vertex_weights, hg.hyperedges, arrays.edge_weights, units, limit)
 
@@ -244,6 +258,70 @@ def kahypar_parts(
     if min(parts) < 0 or max(parts) >= units:
         raise CnasError(f"KaHyPar returned an invalid partition (blocks {min(parts)}..{max(parts)} for k={units})")
     return parts
+
+
+def check_partitioner(name: str) -> str:
+    """``name`` if it is a partitioner that can run here, else a one-line :class:`CnasError`."""
+    if name not in PARTITIONERS:
+        raise CnasError(f"--partitioner must be one of {', '.join(PARTITIONERS)}, got {name!r}")
+    if name == "mtkahypar":
+        import importlib.util
+
+        if importlib.util.find_spec("mtkahypar") is None:
+            raise CnasError("--partitioner mtkahypar needs the mtkahypar package: "
+                            "pip install 'concurrent-nas[mtkahypar]'")
+    return name
+
+
+#: Mt-KaHyPar's deterministic presets standing in for ours.
+MTKAHYPAR_PRESETS = {"fast": "DETERMINISTIC", "quality": "DETERMINISTIC_QUALITY"}
+
+
+def mtkahypar_parts(
+    hg: CommHypergraph,
+    units: int,
+    eps: float,
+    *,
+    seed: int = 0,
+    preset: str = DEFAULT_PRESET,
+    prepared: KahyparInput | None = None,
+) -> list[int]:
+    """Mt-KaHyPar's partition, before :func:`rebalance`; arguments as :func:`partition_hypergraph`.
+
+    One thread per process (processes are how scoring runs in parallel) and the
+    deterministic preset, seeded before every call, so a seed gives one partition.
+    The block limits are the ones given to KaHyPar (:func:`block_limits`).
+    """
+    check_units_eps(units, eps, hg.num_vertices)
+    if preset not in PRESETS:
+        raise CnasError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    if units == 1 or not hg.hyperedges:
+        return [0] * hg.num_vertices if units == 1 else _spread(hg, units)
+    import mtkahypar
+
+    arrays = prepared if prepared is not None else KahyparInput.of(hg)
+    edges = [arrays.edge_vector[a:b] for a, b in zip(arrays.index_vector, arrays.index_vector[1:])]
+    with _KAHYPAR_LOCK:
+        initializer = _mtkahypar_initializer()
+        context = initializer.context_from_preset(getattr(mtkahypar.PresetType, MTKAHYPAR_PRESETS[preset]))
+        context.set_partitioning_parameters(units, float(eps), mtkahypar.Objective.KM1)
+        context.logging = False
+        context.set_individual_target_block_weights(block_limits(arrays.vertex_weights, units, float(eps)))
+        mtkahypar.set_seed(int(seed))
+        hypergraph = initializer.create_hypergraph(context, hg.num_vertices, len(edges), edges,
+                                                   arrays.vertex_weights, arrays.edge_weights)
+        parts = list(hypergraph.partition(context).get_partition())
+    if min(parts) < 0 or max(parts) >= units:
+        raise CnasError(f"Mt-KaHyPar returned an invalid partition (blocks {min(parts)}..{max(parts)} for k={units})")
+    return [int(p) for p in parts]
+
+
+@lru_cache(maxsize=1)
+def _mtkahypar_initializer():
+    # Mt-KaHyPar's thread pool is made once per process; a second initialize is refused.
+    import mtkahypar
+
+    return mtkahypar.initialize(1, False)
 
 
 def rebalance(
