@@ -106,6 +106,13 @@ def run(args) -> int:
     return _report(args, result)
 
 
+def _uc_text(settings: dict) -> str:
+    """U_c as the summary line states it: bytes, or the per-architecture rule."""
+    if settings["unit_bytes"] is None:
+        return "smallest edge of each architecture"
+    return f"{settings['unit_bytes']:g} B"
+
+
 def _report(args, result) -> int:
     """Print the summary (text table or JSON) and a warning per failed architecture."""
     summary = result.summary()
@@ -134,7 +141,7 @@ def _report(args, result) -> int:
         note = " (cached)" if result.cached else (f", {result.chunks_resumed} chunks resumed" if result.chunks_resumed else "")
         print(
             f"{result.source}: {result.table['arch_id'].nunique()} architectures scored on units "
-            f"{list(result.config.units)} x eps {list(result.config.eps)}, U_c = {settings['unit_bytes']:g} B, "
+            f"{list(result.config.units)} x eps {list(result.config.eps)}, U_c = {_uc_text(settings)}, "
             f"{result.seconds:.1f} s{note}{where}"
         )
     if result.cached:

@@ -18,7 +18,7 @@ from .backends import LOST_WORKERS_S, RESULT_WAIT_S, WAIT_FOR_WORKERS_S, Backend
 from .checkpoints import Checkpoints, fingerprint
 from .config import DEFAULT_CHUNK, DEFAULT_EPS, DEFAULT_TIMEOUT, DEFAULT_UNITS, ScoreConfig, data_unit
 from .experiment import ScoringResult, score_graph, score_run, summarize
-from .hypergraph import CommHypergraph, build_hypergraph, integer_weights, to_hypernetx
+from .hypergraph import UC_MODES, CommHypergraph, build_hypergraph, integer_weights, smallest_edge_cost, to_hypernetx
 from .metrics import (
     communication,
     concurrency_score,
@@ -51,6 +51,7 @@ __all__ = [
     "ScoreConfig",
     "ScoringResult",
     "TIMED_OUT",
+    "UC_MODES",
     "WAIT_FOR_WORKERS_S",
     "WorkerDied",
     "architecture_records",
@@ -75,6 +76,7 @@ __all__ = [
     "score_hypergraph",
     "score_records",
     "score_run",
+    "smallest_edge_cost",
     "summarize",
     "to_hypernetx",
 ]

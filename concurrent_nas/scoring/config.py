@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CnasError
-from .hypergraph import COSTS, check_costs
+from .hypergraph import COSTS, UC_MODES, check_costs
 from .partition import DEFAULT_PRESET, PRESETS, REBALANCE_VERSION, preset_path
 
 DEFAULT_UNITS = (4, 6, 8, 10)
@@ -53,6 +53,10 @@ class ScoreConfig:
         run) or quality (the stock sea20: 20 runs).
     unit_bytes : float, optional
         U_c in bytes for Lambda' (default: the stem feature map). Must be positive.
+    uc : {"global", "generator"}, default "global"
+        U_c: one unit for every architecture (``unit_bytes``, default the stem map), or
+        the paper's "smallest communication of an edge": the cheapest feature map each
+        architecture sends (excludes ``unit_bytes``).
     settings : CompileSettings, optional
         Compile settings behind the FLOPs and bytes (``None``: the defaults).
     chunk : int, default 20
@@ -73,6 +77,7 @@ class ScoreConfig:
     seed: int = 0
     preset: str = DEFAULT_PRESET
     unit_bytes: float | None = None
+    uc: str = "global"
     settings: Any = None
     chunk: int = DEFAULT_CHUNK
 
@@ -99,6 +104,10 @@ class ScoreConfig:
         # 0 B would make every Lambda' infinite and every row drop out as NaN.
         if self.unit_bytes is not None and not (math.isfinite(self.unit_bytes) and self.unit_bytes > 0):
             raise CnasError(f"--unit-bytes must be a positive number of bytes, got {self.unit_bytes:g}")
+        if self.uc not in UC_MODES:
+            raise CnasError(f"--uc must be one of {', '.join(UC_MODES)}, got {self.uc!r}")
+        if self.uc != "global" and self.unit_bytes is not None:
+            raise CnasError(f"--unit-bytes sets a global U_c; drop it or use --uc global (got --uc {self.uc})")
 
     def describe(self) -> dict:
         """Plain-JSON form (the compile settings as a dict) for manifests and hashing."""
@@ -111,6 +120,8 @@ class ScoreConfig:
             settings = CompileSettings()
         out["settings"] = dataclasses.asdict(settings) if settings is not None else None
         out["unit_bytes"] = self.unit_bytes if self.unit_bytes is not None else data_unit(self.costs, self.settings)
+        if self.uc != "global":
+            out["unit_bytes"] = None  # per architecture: its smallest hyperedge cost
         # The preset's content, not just its name: an edited preset must not pass old
         # checkpoints or an old scores.parquet off as current.
         out["preset_sha256"] = hashlib.sha256(Path(preset_path(self.preset)).read_bytes()).hexdigest()[:16]
@@ -126,9 +137,11 @@ def data_unit(costs: str = "flops", settings=None) -> int:
     settings). Every architecture sends it (the input vertex feeds every first-level
     block), it depends only on the compile settings, never on the sampled wiring or the
     population, so scores stay comparable across runs, generators and sizes. The
-    paper's choice ("the smallest communication of an edge in a generator") would
-    change with every population; a constant U_c only rescales every CS by the same
-    factor ``U_c**(-b/3)``, so rankings are the same either way.
+    paper's choice ("the smallest communication of an edge in a generator") is
+    ``ScoreConfig(uc="generator")``: it rescales each CS by ``U_c**(-b/3)``, which keeps
+    the order within a generator whose smallest edge is the same for every
+    architecture, but not the order across generators (at the defaults FB's smallest
+    edge is 32 KiB, the others' 16 KiB).
     For ``costs="uniform"`` every feature map costs 1 and U_c = 1.
     """
     check_costs(costs)

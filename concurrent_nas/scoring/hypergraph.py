@@ -20,6 +20,8 @@ import networkx as nx
 from ..errors import CnasError
 
 COSTS = ("flops", "uniform")
+# U_c: one global unit of data, or the paper's smallest edge (see smallest_edge_cost).
+UC_MODES = ("global", "generator")
 
 # Largest total of the integer weights handed to KaHyPar. Its weights are int32 and it
 # sums them (block weights, km1 = sum of cost * (lambda - 1) with lambda <= k), so the
@@ -63,6 +65,16 @@ class CommHypergraph:
     @property
     def num_hyperedges(self) -> int:
         return len(self.hyperedges)
+
+
+def smallest_edge_cost(hg: CommHypergraph) -> int:
+    """The paper's U_c: the cheapest communication of an edge, ``min`` of the hyperedge costs.
+
+    The paper takes it over a generator; per architecture it is the same wherever every
+    architecture of a generator reaches the smallest feature map (docs/scoring.md gives
+    how often). 1 for a graph without edges, so that Lambda' stays defined (it is 0).
+    """
+    return min(hg.costs, default=1) or 1
 
 
 def check_costs(costs: str) -> str:

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 import pandas as pd
 
 from .. import dag as dagmod
-from .config import ScoreConfig, data_unit
+from .config import ScoreConfig
 from .hypergraph import build_hypergraph
-from .score import SCORE_COLUMNS, score_hypergraph
+from .score import SCORE_COLUMNS, architecture_unit, score_hypergraph
 
 ID_COLUMNS = ["arch_id", "generator", "nodes"]
 RESULT_COLUMNS = [*ID_COLUMNS, *SCORE_COLUMNS, "max_width", "error"]
@@ -63,7 +63,6 @@ def score_records(records: Sequence[dict], config: ScoreConfig) -> pd.DataFrame:
     row with its ``error`` message instead of scores; the others are unaffected.
     """
     frames = []
-    unit_bytes = config.unit_bytes if config.unit_bytes is not None else data_unit(config.costs, config.settings)
     for rec in records:
         try:
             dag = dagmod.from_edge_list(rec["edge_list"], rec["stage_vertices"])
@@ -73,7 +72,7 @@ def score_records(records: Sequence[dict], config: ScoreConfig) -> pd.DataFrame:
                 dagmod.longest_path_vertices(dag),
                 config.units,
                 config.eps,
-                unit_bytes=unit_bytes,
+                unit_bytes=architecture_unit(hg, config),
                 a=config.a,
                 b=config.b,
                 c=config.c,

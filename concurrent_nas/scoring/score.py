@@ -9,7 +9,7 @@ import pandas as pd
 
 from .. import dag as dagmod
 from ..errors import CnasError
-from .hypergraph import CommHypergraph, build_hypergraph
+from .hypergraph import CommHypergraph, build_hypergraph, smallest_edge_cost
 from .metrics import (
     communication,
     concurrency_score,
@@ -18,7 +18,7 @@ from .metrics import (
     normalized_entropy,
     part_weights,
 )
-from .config import DEFAULT_EPS, DEFAULT_UNITS, as_tuple, data_unit
+from .config import DEFAULT_EPS, DEFAULT_UNITS, ScoreConfig, as_tuple, data_unit
 from .partition import DEFAULT_PRESET, KahyparInput, check_units_eps, partition_hypergraph
 
 SCORE_COLUMNS = [
@@ -60,6 +60,17 @@ def partition_dag(
     hg = build_hypergraph(dag, costs, settings)
     parts = partition_hypergraph(hg, units, eps, seed=seed, preset=preset)
     return dict(zip(hg.vertices, parts))
+
+
+def architecture_unit(hg: CommHypergraph, config: ScoreConfig) -> float:
+    """U_c in bytes for one architecture's hypergraph under ``config``.
+
+    ``uc="global"``: ``config.unit_bytes`` or :func:`data_unit` (the same for every
+    architecture); ``uc="generator"``: the hypergraph's cheapest edge.
+    """
+    if config.uc == "generator":
+        return smallest_edge_cost(hg)
+    return config.unit_bytes if config.unit_bytes is not None else data_unit(config.costs, config.settings)
 
 
 def score_hypergraph(
@@ -133,6 +144,7 @@ def score_architecture(
     seed: int = 0,
     preset: str = DEFAULT_PRESET,
     unit_bytes: float | None = None,
+    uc: str = "global",
 ) -> pd.DataFrame:
     """Concurrency score of one architecture for every (units, eps) option (paper §3.3).
 
@@ -157,6 +169,9 @@ def score_architecture(
         KaHyPar configuration shipped in ``concurrent_nas/scoring/presets``.
     unit_bytes : float, optional
         U_c; default :func:`data_unit` (the stem feature map in bytes, 1 for uniform).
+    uc : {"global", "generator"}, default "global"
+        ``"generator"``: U_c is the paper's smallest communication of an edge, here the
+        cheapest feature map ``dag`` sends (:func:`architecture_unit`).
 
     Returns
     -------
@@ -175,16 +190,16 @@ def score_architecture(
     >>> list(df["units"]), bool(df["best"].all())
     ([4], True)
     """
+    # The config checks every value with the flag's message (uc, unit_bytes, costs).
+    config = ScoreConfig(units=units, eps=eps, costs=costs, unit_bytes=unit_bytes, uc=uc, settings=settings)
     dagmod.validate(dag)
     hg = build_hypergraph(dag, costs, settings)
-    if unit_bytes is None:
-        unit_bytes = data_unit(costs, settings)
     return score_hypergraph(
         hg,
         dagmod.longest_path_vertices(dag),
-        units,
-        eps,
-        unit_bytes=unit_bytes,
+        config.units,
+        config.eps,
+        unit_bytes=architecture_unit(hg, config),
         a=a,
         b=b,
         c=c,
