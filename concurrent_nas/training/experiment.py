@@ -223,9 +223,6 @@ def train_run(
             model, data, config, checkpoint_dir=ckpt, on_epoch=write_epoch, progress=progress,
             desc=f"{cand.tag}", identity=cand.identity,
         )  # fmt: skip
-        if result.resumed_from == config.epochs:
-            # Finished earlier: make sure the tables hold its history (they may have been deleted).
-            upsert(run, HISTORY, pd.DataFrame([{**ident, **r} for r in result.history]), HISTORY_KEYS)
         history = pd.DataFrame(result.history)
         row = {
             **ident,

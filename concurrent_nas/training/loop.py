@@ -291,7 +291,10 @@ def train_model(
         made with the same options, training resumes from it (and a finished run returns
         at once with its recorded history).
     on_epoch : callable, optional
-        Called with each new epoch record after its checkpoint is on disk.
+        Called with each epoch record after its checkpoint is on disk. On resume it is
+        first called with every record the checkpoint holds: the checkpoint is the
+        record of what was trained, so a caller interrupted between the checkpoint and
+        its own write of an epoch gets that epoch again instead of losing it.
     progress : bool
         Show a tqdm bar with epoch, loss and accuracy (only when stderr is a terminal).
     desc : str
@@ -331,6 +334,9 @@ def train_model(
         _restore(model, optimizer, state, path, fingerprint, config, device)
         result.history = list(state["history"])
         result.resumed_from = int(state["epoch"])
+        if on_epoch is not None:
+            for record in result.history:
+                on_epoch(record)
     show = progress and sys.stderr.isatty()
     n_train = len(data.train)
     steps = n_train // config.batch_size + (n_train % config.batch_size > 1)

@@ -1,0 +1,72 @@
+"""Faults injected into real runs: interrupts, kills, failing writes, concurrent commands.
+
+Tests run as root, where ``chmod`` does not stop a write; a failing disk is injected
+as the ``OSError``/``RuntimeError`` the library would see, at the one seam every table
+and checkpoint goes through (:func:`concurrent_nas.rundir.atomic_output`'s caller).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from concurrent_nas import rundir
+from concurrent_nas.cli.main import main as cnas
+from concurrent_nas.rundir import load_parquet
+
+TRAIN = ["--dataset", "digits", "--image-size", "8", "--epochs", "3", "--batch-size", "64", "--lr", "0.05",
+         "--stem-channels", "4", "--channel-cap", "8", "--device", "cpu", "--threads", "1"]  # fmt: skip
+
+
+def sample(tmp_path, n: int = 1, nodes: int = 4, name: str = "run"):
+    run = tmp_path / name
+    assert cnas(["sample", "--gen", "chain", "--n", str(n), "--nodes", str(nodes), "--out", str(run)]) == 0
+    return run
+
+
+def leftovers(run) -> list[str]:
+    return sorted(str(p.relative_to(run)) for p in run.rglob("*.tmp"))
+
+
+def test_interrupt_at_the_second_history_write_loses_no_epoch(tmp_path, monkeypatch, capsys):
+    # Epoch 2's checkpoint is on disk, its history row is not: resume must rebuild it.
+    run = sample(tmp_path)
+    calls = []
+    write = rundir.write_table
+
+    def interrupt_second_history(frame, path):
+        if str(path).endswith(rundir.HISTORY):
+            calls.append(path)
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+        write(frame, path)
+
+    monkeypatch.setattr(rundir, "write_table", interrupt_second_history)
+    assert cnas(["train", str(run), *TRAIN]) == 130
+    assert len(load_parquet(run / rundir.HISTORY)) == 1 and leftovers(run) == []
+    monkeypatch.setattr(rundir, "write_table", write)
+    assert cnas(["train", str(run), *TRAIN]) == 0
+    assert list(load_parquet(run / rundir.HISTORY)["epoch"]) == [1, 2, 3]
+    assert leftovers(run) == []
+    # A deleted history comes back from the checkpoints without training again.
+    (run / rundir.HISTORY).unlink()
+    assert cnas(["train", str(run), *TRAIN]) == 0
+    assert list(load_parquet(run / rundir.HISTORY)["epoch"]) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), RuntimeError("PytorchStreamWriter failed")])
+def test_full_disk_while_training_is_one_line_and_leaves_no_temporary(tmp_path, monkeypatch, capsys, error):
+    import torch
+
+    run = sample(tmp_path)
+    save = torch.save
+
+    def full_disk(obj, f, *args, **kwargs):
+        save(obj, f, *args, **kwargs)  # the temporary file exists, then the disk fills
+        raise error
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    assert cnas(["train", str(run), *TRAIN]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith("cnas: error: cannot write checkpoint") and "Traceback" not in err
+    assert leftovers(run) == [] and not (run / rundir.HISTORY).exists()
