@@ -118,6 +118,71 @@ def new_run_dir(out: str | Path, *, force: bool = False) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def run_lock(run: str | Path, activity: str) -> Iterator[Path]:
+    """Hold ``RUN/.<activity>.lock`` (holding the owner's pid) while the block runs.
+
+    A second command doing the same thing to the same run is refused with the pid that
+    holds the lock, before it touches any file. A lock left by a killed process (its pid
+    no longer runs) is taken over.
+
+    Parameters
+    ----------
+    run : str or Path
+        The run directory.
+    activity : str
+        What the holder does, in the lock's name and the message ("scored", ...).
+
+    Raises
+    ------
+    CnasError
+        If a running process holds the lock, or the lock cannot be written.
+    """
+    path = Path(run) / f".{activity}.lock"
+    mine = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        mine.write_text(f"{os.getpid()}\n")
+        # link() is atomic and fails if the lock exists, so the lock is never seen empty.
+        for _ in range(2):
+            try:
+                os.link(mine, path)
+                break
+            except FileExistsError:
+                owner = _lock_owner(path)
+                if owner is not None and _pid_runs(owner):
+                    raise CnasError(
+                        f"{run} is already being {activity} by pid {owner}; wait for it to finish or stop it"
+                    ) from None
+                _unlink_quietly(path)  # its owner is gone: a kill left it behind
+        else:
+            raise CnasError(f"{run} is already being {activity} by another process (lock {path})")
+    except OSError as exc:
+        raise CnasError(f"cannot write {path}: {exc.strerror}") from None
+    finally:
+        _unlink_quietly(mine)
+    try:
+        yield path
+    finally:
+        _unlink_quietly(path)
+
+
+def _lock_owner(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _pid_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return pid != 0
+
+
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:
     """Write ``frame`` as Parquet atomically (temporary file, then rename)."""
     with atomic_output(path) as tmp:

@@ -70,3 +70,50 @@ def test_full_disk_while_training_is_one_line_and_leaves_no_temporary(tmp_path, 
     err = capsys.readouterr().err
     assert err.splitlines()[-1].startswith("cnas: error: cannot write checkpoint") and "Traceback" not in err
     assert leftovers(run) == [] and not (run / rundir.HISTORY).exists()
+
+
+def test_second_scorer_of_a_run_is_refused_with_the_owner_pid(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    run = sample(tmp_path, n=2, nodes=6)
+    # A real second process holds the run's scoring lock, as a running `cnas score` does.
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\n"
+         "from concurrent_nas.rundir import run_lock\n"
+         "with run_lock(sys.argv[1], 'scored'):\n"
+         "    print('locked', flush=True)\n"
+         "    time.sleep(120)\n", str(run)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        assert cnas(["score", str(run), "--units", "2", "--workers", "1"]) == 2
+        err = capsys.readouterr().err
+        assert f"is already being scored by pid {holder.pid}" in err and err.count("\n") == 1
+        assert sorted(p.name for p in run.iterdir()) == [".scored.lock", "architectures.parquet", "manifest.json"]
+    finally:
+        holder.kill()
+        holder.wait()
+    # The killed holder's lock is stale: the next scorer takes it over and removes it.
+    assert (run / ".scored.lock").exists()
+    assert cnas(["score", str(run), "--units", "2", "--workers", "1"]) == 0
+    assert not (run / ".scored.lock").exists() and (run / rundir.SCORES).exists()
+
+
+def test_damaged_score_sidecar_and_table_are_named(tmp_path, capsys):
+    run = sample(tmp_path, n=2, nodes=6)
+    score = ["score", str(run), "--units", "2", "--workers", "1"]
+    assert cnas(score) == 0
+    good = (run / rundir.SCORES).read_bytes()
+    (run / rundir.SCORES_SIDECAR).write_text("{not json")
+    capsys.readouterr()
+    assert cnas(score) == 2
+    assert "scores.json is missing or corrupt" in capsys.readouterr().err
+    assert cnas([*score, "--force"]) == 0
+    (run / rundir.SCORES).write_bytes(good[: len(good) // 2])  # truncated beside a valid sidecar
+    capsys.readouterr()
+    assert cnas(score) == 2
+    err = capsys.readouterr().err
+    assert "scores.parquet is corrupt" in err and err.count("\n") == 1

@@ -25,7 +25,7 @@ from ..rundir import (
     SCORES_SIDECAR,
     Run,
     load_architectures,
-    load_parquet,
+    run_lock,
     write_json,
     write_table,
 )
@@ -145,12 +145,25 @@ def score_run(
     fp = fingerprint(records, config)
     scores_path = run.file(SCORES)
     if scores_path.exists() and not force:
-        if _read_sidecar(run.file(SCORES_SIDECAR)).get("fingerprint") != fp:
+        recorded = _read_sidecar(run.file(SCORES_SIDECAR)).get("fingerprint")
+        if recorded is None:
+            raise CnasError(f"{run.file(SCORES_SIDECAR)} is missing or corrupt, so {scores_path} cannot be "
+                            "checked against these settings; pass --force to score again")
+        if recorded != fp:
             raise CnasError(f"{scores_path} holds scores made with other settings; pass --force to replace it")
-        failures_path = run.file(SCORE_FAILURES)
-        failures = load_parquet(failures_path) if failures_path.exists() else pd.DataFrame(columns=FAILURE_COLUMNS)
-        return ScoringResult(run.path, config, load_parquet(scores_path), failures, scores_path, cached=True)
+        failures = (run.read(SCORE_FAILURES) if run.has(SCORE_FAILURES)
+                    else pd.DataFrame(columns=FAILURE_COLUMNS))
+        return ScoringResult(run.path, config, run.scores, failures, scores_path, cached=True)
 
+    with run_lock(run.path, "scored"):
+        return _score_locked(run, config, records, fp, workers=workers, scheduler=scheduler,
+                             timeout=timeout, progress=progress)
+
+
+def _score_locked(run: Run, config: ScoreConfig, records: list[dict], fp: str, *, workers, scheduler, timeout,
+                  progress) -> ScoringResult:
+    # Only one process at a time may use (and finally remove) the partial directory.
+    scores_path = run.file(SCORES)
     started = time.perf_counter()
     partial = Checkpoints(run.file(SCORES_PARTIAL) / fp)
     outcome = run_scoring(records, config, workers=workers, scheduler=scheduler,
@@ -277,6 +290,7 @@ def _split(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _read_sidecar(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
         return {}  # no or damaged sidecar: the scores cannot be trusted as up to date
+    return info if isinstance(info, dict) else {}
