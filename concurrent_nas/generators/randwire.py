@@ -1,0 +1,49 @@
+"""FB as RandWire builds it: N random vertices in every stage, widths doubling per stage.
+
+``fb`` splits the requested block count over its stages (40 blocks: three WS stages of
+12-13 vertices), which makes it a small network with cheap cuts between stages.
+RandWire (Xie et al. 2019) instead gives *every* stage N vertices (N = 32 there) and
+doubles the channels from one stage to the next; ``fb-randwire`` does the same.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+
+from ..errors import CnasError
+from .registry import register
+from .staged import staged_randwire
+
+
+@register(
+    "fb-randwire",
+    color="#882255",
+    summary="RandWire's FB: nodes = N random vertices per stage, stages chained through merge + downsample (x2 channels)",
+    family="prior work (staged)",
+    defaults={"stages": 3, "base": "ws", "k": 4, "p": 0.75, "m": 5, "orientation": "index"},
+    builds_dag=True,
+)
+def randwire_stages(
+    n: int,
+    rng: np.random.Generator,
+    *,
+    stages: int,
+    base: str,
+    k: int,
+    p: float,
+    m: int,
+    orientation: str,
+) -> nx.DiGraph:
+    """``stages`` random graphs of ``n`` vertices each, chained as in RandWire.
+
+    The DAG has ``stages * n + stages - 1`` blocks: every stage ``n`` vertices drawn
+    from ``base`` and oriented by ``orientation`` (RandWire's lower id -> higher id by
+    default), and between stages a merge vertex with ``stage=True``, where the compiler
+    downsamples and multiplies the channels by ``channel_multiplier`` (2): stage widths
+    C, 2C, 4C from the stem's C. The wiring is ``fb``'s with ``n`` blocks per stage.
+    """
+    if isinstance(stages, bool) or stages < 1:
+        raise CnasError(f"parameter 'stages' of generator 'fb-randwire' must be at least 1, got {stages}")
+    return staged_randwire(stages * n + stages - 1, rng, stages=stages, base=base, k=k, p=p, m=m,
+                           orientation=orientation)
