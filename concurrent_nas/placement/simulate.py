@@ -107,6 +107,7 @@ def simulate(
     contended_s: Mapping[int, float] | None = None,
     hosts: Sequence[int] | None = None,
     wait_any: bool = True,
+    links: Mapping[tuple[int, int], TransferModel] | None = None,
 ) -> SimulatedRun:
     """Latency of one inference of ``plan`` under the model.
 
@@ -139,6 +140,9 @@ def simulate(
         True: a unit uses a message as soon as it arrives (shared memory). False: the
         gloo policy of :mod:`.transport` -- a unit computes what is ready and then blocks
         on the most urgent missing message, even if another has arrived meanwhile.
+    links : mapping (int, int) -> TransferModel, optional
+        Cost of a message from unit ``src`` to unit ``dst`` where it differs from
+        ``transfer`` (units on a line or a star, where a message crosses several hops).
 
     Returns
     -------
@@ -193,10 +197,11 @@ def simulate(
         nonlocal nbytes, messages
         for dst in sends[unit].get(v, []):
             size = image_bytes if v == IMAGE else int(out_bytes[v])
-            cpu = transfer.send_cpu_s
+            link = links.get((unit, dst), transfer) if links else transfer
+            cpu = link.send_cpu_s
             if host[unit] == host[dst]:
-                cpu += transfer.seconds(size) - transfer.latency_s
-            push(t + transfer.seconds(size), dst, "arrive", v)
+                cpu += link.seconds(size) - link.latency_s
+            push(t + link.seconds(size), dst, "arrive", v)
             t += cpu
             busy[unit] += cpu
             nbytes += size
@@ -231,7 +236,10 @@ def simulate(
                 if all(usable(u, p, now) for p in inputs_of(v)):
                     pending[u].remove(v)
                     running[u] = _Running(v, float(vertex_s[v]) * compute_scale, now, now)
-                    reschedule(host[u], now)
+                    if contended_s is None:  # speeds never change: plan this finish only
+                        push(now + running[u].left_s, u, "finish", v, version[u])
+                    else:
+                        reschedule(host[u], now)
                     return
             if wait_any:
                 return
@@ -255,7 +263,8 @@ def simulate(
             finish[v] = t
             avail[u][v] = t
             free_at[u] = ship(u, v, t)
-            reschedule(host[u], t)
+            if contended_s is not None:
+                reschedule(host[u], t)
         try_start(u, t)
     unfinished = [v for s in pending for v in s]
     if unfinished:
