@@ -231,9 +231,15 @@ def read_manifest(run: str | Path) -> dict:
     if not path.exists():
         return {}
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise CnasError(f"{path}: corrupt manifest ({exc.msg}); re-create the run with `cnas sample`") from None
+        manifest = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+        raise CnasError(f"{path}: corrupt manifest ({reason}); re-create the run with `cnas sample`") from None
+    except OSError as exc:
+        raise CnasError(f"cannot read {path}: {exc.strerror}") from None
+    if not isinstance(manifest, dict):
+        raise CnasError(f"{path}: corrupt manifest (not a JSON object); re-create the run with `cnas sample`")
+    return manifest
 
 
 def load_parquet(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import json
+import math
 import platform
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -79,6 +81,21 @@ def sample_architectures(
     return pd.DataFrame(rows)
 
 
+#: Manifest entries that determine the sample: equal ones mean the same architectures.
+SAMPLE_KEYS = ("generator", "params", "nodes", "count", "seed")
+
+
+def results_in(out: str | Path) -> list[str]:
+    """Names of what ``out`` holds besides the sample itself (tables and checkpoints of later commands)."""
+    from .rundir import ARCHITECTURES, MANIFEST
+
+    out = Path(out)
+    if not out.is_dir():
+        return []
+    return sorted(p.name for p in out.iterdir()
+                  if p.name not in (ARCHITECTURES, MANIFEST) and not p.name.endswith((".tmp", ".lock")))
+
+
 def write_run(
     out: str | Path,
     generator: str,
@@ -88,6 +105,7 @@ def write_run(
     seed: int = 0,
     params: Mapping[str, Any] | None = None,
     force: bool = False,
+    discard_results: bool = False,
     progress: Callable[[int], None] | None = None,
     command: str | None = None,
 ) -> pd.DataFrame:
@@ -105,7 +123,13 @@ def write_run(
     generator, count, nodes, seed, params, progress
         As for :func:`sample_architectures`.
     force : bool
-        Replace an existing ``out`` (otherwise it is an error).
+        Replace an existing ``out`` made with other settings (otherwise it is an error).
+        Without it, an ``out`` already sampled with the same generator, parameters,
+        nodes, count and seed is kept as it is: the call reads its table and changes
+        nothing (``table.attrs["unchanged"]`` is then true).
+    discard_results : bool
+        With ``force``, also replace a run that holds results of later commands
+        (scores, latency, training, ...); without it such a run is refused, naming them.
     command : str, optional
         The command line that made the run, recorded in the manifest (and named by
         :class:`~concurrent_nas.rundir.Run` when a table is missing).
@@ -116,7 +140,7 @@ def write_run(
         The ``architectures.parquet`` table.
     """
     from . import __version__
-    from .rundir import ARCHITECTURES, MANIFEST, new_run_dir, write_json, write_table
+    from .rundir import ARCHITECTURES, MANIFEST, new_run_dir, read_manifest, read_table, write_json, write_table
 
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise CnasError(f"count must be a positive integer, got {count!r}")
@@ -134,6 +158,26 @@ def write_run(
     }
     if command is not None:
         manifest["command"] = command
+    try:
+        json.dumps(manifest, allow_nan=False, default=str)
+    except ValueError:
+        bad = next((f"{k}={v}" for k, v in resolved.items() if isinstance(v, float) and not math.isfinite(v)), "")
+        raise CnasError(f"parameter {bad or 'value'} is not a finite number; give a finite one") from None
+    if not force and Path(out, MANIFEST).is_file():
+        old = read_manifest(out)
+        same = {k: json.loads(json.dumps(manifest[k], default=str)) for k in SAMPLE_KEYS}
+        differ = next((k for k in SAMPLE_KEYS if old.get(k) != same[k]), None)
+        if differ is None:
+            table = read_table(out, ARCHITECTURES, made_by=f"cnas sample --out {out} --force")
+            table.attrs["unchanged"] = True
+            return table
+        raise CnasError(f"{out} already exists, sampled with {differ} {json.dumps(old.get(differ))} "
+                        f"(not {json.dumps(same[differ])}); pass --force to replace it or choose another --out")
+    if force and not discard_results:
+        kept = results_in(out)
+        if kept:
+            raise CnasError(f"{out} holds results of later commands ({', '.join(kept)}) that --force would delete; "
+                            "add --discard-results to replace them too, or choose another --out")
     with new_run_dir(out, force=force) as tmp:
         table = sample_architectures(generator, count, nodes=nodes, seed=seed, params=resolved, progress=progress)
         write_table(table, tmp / ARCHITECTURES)

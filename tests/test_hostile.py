@@ -1,0 +1,104 @@
+"""Hostile input on every subcommand: one line, exit code 2, nothing written or overwritten."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from concurrent_nas import rundir
+from concurrent_nas.cli.main import main as cnas
+
+SAMPLE = ["sample", "--gen", "dp", "--n", "3", "--nodes", "6"]
+
+
+def snapshot(path) -> dict:
+    """Every file under ``path`` with its bytes (what must not change)."""
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def one_error_line(capsys, expected: str) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("cnas: error:") and err.count("\n") == 1, err
+    assert expected in err, err
+    return err
+
+
+@pytest.fixture
+def scored(tmp_path):
+    run = tmp_path / "run"
+    assert cnas([*SAMPLE, "--out", str(run)]) == 0
+    assert cnas(["score", str(run), "--units", "2", "--workers", "1"]) == 0
+    return run
+
+
+# -- cnas sample on an existing run (#20 item 4) ------------------------------------------
+
+
+def test_same_sample_command_again_is_a_no_op_that_says_so(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cnas([*SAMPLE, "--out", str(run)]) == 0
+    before = snapshot(run)
+    capsys.readouterr()
+    assert cnas([*SAMPLE, "--out", str(run)]) == 0
+    assert "already holds this sample" in capsys.readouterr().err
+    assert snapshot(run) == before
+    assert cnas([*SAMPLE[:-1], "7", "--out", str(run)]) == 2
+    one_error_line(capsys, "already exists, sampled with nodes 6 (not 7); pass --force")
+    assert snapshot(run) == before
+
+
+def test_force_refuses_to_delete_results_unless_told_to_discard_them(scored, capsys):
+    before = snapshot(scored)
+    capsys.readouterr()
+    assert cnas([*SAMPLE, "--out", str(scored), "--force"]) == 2
+    one_error_line(capsys, "holds results of later commands (scores.json, scores.parquet)")
+    assert snapshot(scored) == before
+    assert cnas([*SAMPLE, "--out", str(scored), "--discard-results"]) == 2
+    one_error_line(capsys, "--discard-results only applies with --force")
+    assert cnas([*SAMPLE, "--out", str(scored), "--force", "--discard-results"]) == 0
+    assert sorted(os.listdir(scored)) == ["architectures.parquet", "manifest.json"]
+
+
+def test_ctrl_c_during_sample_says_nothing_was_written(tmp_path):
+    # A real SIGINT to a child that is sampling (it signals itself after 5 architectures).
+    out = tmp_path / "big"
+    child = (
+        "import os, signal, sys\n"
+        "from concurrent_nas import sampling\n"
+        "record = sampling.architecture_record\n"
+        "made = []\n"
+        "def then_interrupt(dag):\n"
+        "    made.append(1)\n"
+        "    if len(made) == 5:\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "    return record(dag)\n"
+        "sampling.architecture_record = then_interrupt\n"
+        "from concurrent_nas.cli.main import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", child, "sample", "--gen", "dp", "--n", "500", "--nodes", "10",
+                           "--out", str(out)], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 130
+    assert proc.stderr == f"cnas: interrupted; nothing was written to {out}\n"
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("manifest", ["[1, 2]", "{broken", b"\xff\xfe"])
+def test_manifest_that_is_not_an_object_is_named(tmp_path, capsys, manifest):
+    run = tmp_path / "run"
+    assert cnas([*SAMPLE, "--out", str(run)]) == 0
+    path = run / rundir.MANIFEST
+    path.write_bytes(manifest if isinstance(manifest, bytes) else manifest.encode())
+    capsys.readouterr()
+    assert cnas([*SAMPLE, "--out", str(run)]) == 2
+    one_error_line(capsys, "corrupt manifest")
+
+
+def test_non_finite_generator_parameter_is_refused_before_writing(tmp_path, capsys):
+    assert cnas(["sample", "--gen", "dp", "--n", "2", "--nodes", "6", "--param", "alpha=nan",
+                 "--out", str(tmp_path / "r")]) == 2  # fmt: skip
+    one_error_line(capsys, "not a finite number")
+    assert os.listdir(tmp_path) == []
