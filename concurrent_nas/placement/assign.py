@@ -37,12 +37,16 @@ def check_units(units: int) -> int:
     return units
 
 
-def normalize_assignment(dag: nx.DiGraph, assignment: Mapping[int, int], units: int) -> dict[int, int]:
+def normalize_assignment(dag: nx.DiGraph, assignment: Mapping[int, int], units: int, *,
+                         order: list[int] | None = None) -> dict[int, int]:
     """Validate an assignment and relabel units so the output vertex sits on unit 0.
 
     Units are renumbered in order of first appearance along the topological order,
     starting with the output vertex's unit, so two assignments that differ only in unit
     labels become equal. Units that receive no vertex stay idle.
+
+    ``order`` is the DAG's topological order when the caller already has it (a placement
+    search normalizes thousands of assignments of one DAG).
 
     Raises
     ------
@@ -58,8 +62,8 @@ def normalize_assignment(dag: nx.DiGraph, assignment: Mapping[int, int], units: 
         raise CnasError(
             f"assignment puts vertex {bad[0]} on unit {assignment[bad[0]]}; units run 0..{units - 1}"
         )
-    order = dagmod.topological_order(dag)
-    out = dagmod.output_vertex(dag)
+    order = order if order is not None else dagmod.topological_order(dag)
+    out = order[-1]
     relabel: dict[int, int] = {int(assignment[out]): 0}
     for v in order:
         relabel.setdefault(int(assignment[v]), len(relabel))

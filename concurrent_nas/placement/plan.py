@@ -82,6 +82,52 @@ class PlacementPlan:
         return sum(image_bytes if t.vertex == IMAGE else int(out_bytes[t.vertex]) for t in self.transfers)
 
 
+class PlanBuilder:
+    """:func:`build_plan` for many assignments of one DAG: the graph is read once.
+
+    A placement search builds a plan per candidate move; reading the DAG's order,
+    predecessors and successors again each time cost more than simulating the plan.
+    """
+
+    def __init__(self, dag: nx.DiGraph) -> None:
+        self.dag = dag
+        self.order = dagmod.topological_order(dag)
+        self.src, self.dst = dagmod.input_vertex(dag), dagmod.output_vertex(dag)
+        self.successors = {v: tuple(dag.successors(v)) for v in dag}
+        self.predecessors = {v: tuple(sorted(dag.predecessors(v))) for v in dag}
+
+    def __call__(self, assignment: Mapping[int, int], units: int) -> PlacementPlan:
+        """The plan of ``assignment`` on ``units`` units (see :func:`build_plan`)."""
+        assignment = normalize_assignment(self.dag, assignment, units, order=self.order)
+        src = self.src
+        # The stem is common: every unit with a local consumer of it computes it, the image
+        # is what travels. Its own entry in the assignment only books where it is "owned".
+        runs_stem = {assignment[w] for w in self.successors[src]}
+        schedules: list[list[int]] = [[] for _ in range(units)]
+        for v in self.order:
+            if v == src:
+                for u in sorted(runs_stem):
+                    schedules[u].append(v)
+            else:
+                schedules[assignment[v]].append(v)
+        transfers = [Transfer(IMAGE, 0, u) for u in sorted(runs_stem) if u != 0]
+        for v in self.order:
+            if v == src:
+                continue
+            home = assignment[v]
+            for u in sorted({assignment[w] for w in self.successors[v]} - {home}):
+                transfers.append(Transfer(v, home, u))
+        return PlacementPlan(
+            units=units,
+            assignment=assignment,
+            schedules=tuple(tuple(s) for s in schedules),
+            transfers=tuple(transfers),
+            input_vertex=src,
+            output_vertex=self.dst,
+            predecessors=self.predecessors,
+        )
+
+
 def build_plan(dag: nx.DiGraph, assignment: Mapping[int, int], units: int) -> PlacementPlan:
     """Derive schedules and transfers from an assignment.
 
@@ -98,33 +144,4 @@ def build_plan(dag: nx.DiGraph, assignment: Mapping[int, int], units: int) -> Pl
     -------
     PlacementPlan
     """
-    assignment = normalize_assignment(dag, assignment, units)
-    src, dst = dagmod.input_vertex(dag), dagmod.output_vertex(dag)
-    order = dagmod.topological_order(dag)
-    # The stem is common: every unit with a local consumer of it computes it, the image
-    # is what travels. Its own entry in the assignment only books where it is "owned".
-    runs_stem = {assignment[w] for w in dag.successors(src)}
-    schedules: list[list[int]] = [[] for _ in range(units)]
-    for v in order:
-        if v == src:
-            for u in sorted(runs_stem):
-                schedules[u].append(v)
-        else:
-            schedules[assignment[v]].append(v)
-    transfers = [Transfer(IMAGE, 0, u) for u in sorted(runs_stem) if u != 0]
-    for v in order:
-        if v == src:
-            continue
-        home = assignment[v]
-        for u in sorted({assignment[w] for w in dag.successors(v)} - {home}):
-            transfers.append(Transfer(v, home, u))
-    return PlacementPlan(
-        units=units,
-        assignment=assignment,
-        schedules=tuple(tuple(s) for s in schedules),
-        transfers=tuple(transfers),
-        input_vertex=src,
-        output_vertex=dst,
-        predecessors={v: tuple(sorted(dag.predecessors(v))) for v in dag},
-    )
-
+    return PlanBuilder(dag)(assignment, units)
