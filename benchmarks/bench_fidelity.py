@@ -1,0 +1,213 @@
+"""Paper fidelity (issue #17): the measurements behind the README's comparisons with the paper.
+
+Usage::
+
+    python benchmarks/bench_fidelity.py table4 --n 1000     # paper Table 4 at the current defaults
+    python benchmarks/bench_fidelity.py depth --n 60        # longest path and critical-path bound
+    python benchmarks/bench_fidelity.py uc --n 200          # the paper's U_c: smallest edge per generator
+    python benchmarks/bench_fidelity.py fig9 --n 200 --sizes 40   # Fig. 9 under U_c global/generator, dfs/index
+    python benchmarks/bench_fidelity.py fig12 --n 200       # Fig. 12: paper placement on 2/4/6/8 units
+
+Every part samples its own architectures (seed 0, indices 0 .. n-1) with the library,
+so it needs no run directory, and writes ``benchmarks/results/fidelity_<part>.md`` and
+``.json`` (``fidelity_fig9_<sizes>``); both name the commit they were made at (``+dirty`` when the measured code
+differed from it). Only counts, FLOPs, bytes and CS are measured: nothing depends on the host's load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+from pathlib import Path
+
+import networkx as nx
+import pandas as pd
+
+import concurrent_nas as cnas
+from concurrent_nas import dag as dagmod
+from concurrent_nas.analysis.tables import markdown_table
+from concurrent_nas.placement.assign import paper_assignment
+from concurrent_nas.scoring import build_hypergraph, normalized_entropy, part_weights, score_architecture, smallest_edge_cost
+from concurrent_nas.shapes import CompileSettings, plan_network, vertex_costs
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+PAPER_GENERATORS = ["er", "ba", "ws", "dp"]
+FIG9_GENERATORS = ["er", "ba", "ws", "dp", "fb", "fb-randwire"]
+# fb-randwire's nodes are per stage: 12 per stage gives 3 * 12 + 2 = 38 blocks, the
+# size of the others' 40 (and 26 per stage 80).
+FB_RANDWIRE_PER_STAGE = {40: 12, 80: 26}
+LARGE = CompileSettings(stem_channels=16, channel_cap=1024, image_size=224)
+
+
+#: The code these measurements depend on; other packages' uncommitted work does not make them dirty.
+MEASURED_CODE = ["concurrent_nas/generators", "concurrent_nas/dag.py", "concurrent_nas/shapes.py",
+                 "concurrent_nas/scoring", "concurrent_nas/placement/assign.py", "benchmarks/bench_fidelity.py"]
+
+
+def git_commit() -> str:
+    """HEAD, with ``+dirty`` when the measured code differs from it."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", *MEASURED_CODE], cwd=ROOT).returncode
+    return head + ("+dirty" if dirty else "")
+
+
+def population(gen: str, n: int, nodes: int = 40, **params) -> list[nx.DiGraph]:
+    """Architectures 0 .. n-1 of ``gen`` (seed 0), as ``cnas sample`` draws them."""
+    if gen == "fb-randwire":
+        nodes = FB_RANDWIRE_PER_STAGE.get(nodes, nodes)
+    return [cnas.generate(gen, nodes, seed=0, index=i, **params) for i in range(n)]
+
+
+def write(part: str, title: str, tables: dict[str, pd.DataFrame], command: str, notes: str = "") -> None:
+    """``fidelity_<part>.md`` (one markdown table per key) and ``.json`` (the same rows)."""
+    commit = git_commit()
+    text = [f"# {title}", "", f"Commit {commit}. Command: `{command}`", ""]
+    if notes:
+        text += [notes, ""]
+    for name, frame in tables.items():
+        text += [f"## {name}", "", markdown_table(frame, float_format=lambda v: f"{v:.3g}"), ""]
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"fidelity_{part}.md").write_text("\n".join(text))
+    payload = {"commit": commit, "command": command, "tables": {k: v.to_dict(orient="records") for k, v in tables.items()}}
+    (RESULTS / f"fidelity_{part}.json").write_text(json.dumps(payload, indent=1, default=str) + "\n")
+    print("\n".join(text))
+
+
+def table4(args) -> None:
+    """Mean / std of parameters (M) under greedy and probabilistic staging, both settings."""
+    rows = []
+    for label, base in (("defaults (stem 32, cap 256, 32 px)", CompileSettings()), ("stem 16, cap 1024, 224 px", LARGE)):
+        for gen in [*PAPER_GENERATORS, "fb", "fb-randwire"]:
+            dags = population(gen, args.n)
+            row = {"settings": label, "generator": gen, "count": len(dags)}
+            for mode in ("greedy", "probabilistic"):
+                s = CompileSettings(**{**base.__dict__, "staging": mode})
+                params = [sum(p.params for p in plan_network(d, s)) / 1e6 for d in dags]
+                row[f"{mode} mean M"] = round(statistics.fmean(params), 3)
+                row[f"{mode} std M"] = round(statistics.pstdev(params), 3)
+            rows.append(row)
+            print(row, flush=True)
+    write("table4", "Paper Table 4: parameters (millions), 40 blocks", {"table4": pd.DataFrame(rows)},
+          f"python benchmarks/bench_fidelity.py table4 --n {args.n}",
+          "Architectures 0..n-1 of seed 0 per generator at its current defaults; fb-randwire 12 vertices per stage (38 blocks).")
+
+
+def critical_path_bound(dag: nx.DiGraph, settings: CompileSettings) -> float:
+    """Total FLOPs / FLOPs of the heaviest input -> output path: no placement beats it."""
+    flops, _ = vertex_costs(dag, settings)
+    heaviest = {}
+    for v in nx.topological_sort(dag):
+        heaviest[v] = flops[v] + max((heaviest[u] for u in dag.pred[v]), default=0)
+    return sum(flops.values()) / heaviest[dag.graph["output"]]
+
+
+def depth(args) -> None:
+    """Longest path and critical-path bound (224 px) by generator, orientation, staging."""
+    rows = []
+    cases = [(gen, {}) for gen in FIG9_GENERATORS] + [("dp", {"p": 0.3})]
+    for gen, params in cases:
+        for orientation in ("dfs", "index"):
+            dags = population(gen, args.n, orientation=orientation, **params)
+            row = {"generator": gen + "".join(f" {k}={v}" for k, v in params.items()), "orientation": orientation,
+                   "count": len(dags), "blocks": dagmod.block_count(dags[0]),
+                   "longest path (median vertices)": statistics.median(dagmod.longest_path_vertices(d) for d in dags),
+                   "max width (median)": statistics.median(dagmod.max_width(d) for d in dags)}
+            for mode in ("probabilistic", "uniform"):
+                s = CompileSettings(image_size=224, staging=mode)
+                row[f"bound {mode} (median x)"] = round(statistics.median(critical_path_bound(d, s) for d in dags), 2)
+            rows.append(row)
+            print(row, flush=True)
+    write("depth", "Depth and the FLOP-weighted critical-path bound (224 px)", {"depth": pd.DataFrame(rows)},
+          f"python benchmarks/bench_fidelity.py depth --n {args.n}",
+          "Bound = total FLOPs / FLOPs on the heaviest input->output path: the speed-up no placement on any "
+          "number of units exceeds (communication free). Longest path counts vertices, input and output included.")
+
+
+def uc(args) -> None:
+    """The paper's U_c (smallest edge) per generator and how often an architecture has it."""
+    rows = []
+    for gen in FIG9_GENERATORS:
+        for nodes in (40, 80):
+            smallest = [smallest_edge_cost(build_hypergraph(d)) for d in population(gen, args.n, nodes)]
+            low = min(smallest)
+            rows.append({"generator": gen, "nodes": nodes, "count": len(smallest), "smallest edge (KiB)": low / 1024,
+                         "share of architectures at it": round(sum(s == low for s in smallest) / len(smallest), 3),
+                         "largest per-architecture minimum (KiB)": max(smallest) / 1024})
+            print(rows[-1], flush=True)
+    write("uc", "U_c: the smallest communication of an edge, per generator (default compile settings)",
+          {"uc": pd.DataFrame(rows)}, f"python benchmarks/bench_fidelity.py uc --n {args.n}",
+          "The global U_c (default) is the stem map, 128 KiB.")
+
+
+def fig9(args) -> None:
+    """Median [IQR] best CS per generator and units, U_c global vs generator, dfs vs index."""
+    rows = []
+    for nodes in args.sizes:
+        for gen in FIG9_GENERATORS:
+            for orientation in ("dfs", "index"):
+                best = {("global", k): [] for k in args.units} | {("generator", k): [] for k in args.units}
+                for d in population(gen, args.n, nodes, orientation=orientation):
+                    frame = score_architecture(d, units=args.units)
+                    hg_min = smallest_edge_cost(build_hypergraph(d))
+                    for k, group in frame.groupby("units"):
+                        best[("global", k)].append(group["cs"].min())
+                        # Per-architecture U_c rescales every option's CS alike, so the
+                        # best option is the same and only its value changes.
+                        scale = (group["unit_bytes"].iloc[0] / hg_min) ** (1.5 / 3)
+                        best[("generator", k)].append(group["cs"].min() * scale)
+                for (mode, k), values in best.items():
+                    q = pd.Series(values).quantile([0.25, 0.5, 0.75])
+                    rows.append({"nodes": nodes, "generator": gen, "orientation": orientation, "uc": mode, "units": k,
+                                 "cell": f"{q[0.5]:.2f} [{q[0.25]:.2f}-{q[0.75]:.2f}]"})
+                print(gen, nodes, orientation, [r["cell"] for r in rows[-2 * len(args.units):]], flush=True)
+    frame = pd.DataFrame(rows)
+    tables = {}
+    for (nodes, mode, orientation), group in frame.groupby(["nodes", "uc", "orientation"], sort=False):
+        wide = group.pivot(index="units", columns="generator", values="cell")[FIG9_GENERATORS].reset_index()
+        tables[f"{nodes} blocks, U_c {mode}, orientation {orientation}"] = wide
+    write("fig9_" + "_".join(map(str, args.sizes)), "Fig. 9: median best CS [IQR] under both U_c and both orientations", tables,
+          f"python benchmarks/bench_fidelity.py fig9 --n {args.n} --sizes {','.join(map(str, args.sizes))}",
+          f"{args.n} architectures per cell (seed 0, indices 0..n-1; the README's main Fig. 9 uses 1000), eps "
+          "0.03,0.1,0.2,0.3,0.5, fast preset, default compile settings. fb-randwire: 12 vertices per stage "
+          "(38 blocks) in the 40 rows, 26 (80 blocks) in the 80 rows. U_c generator = the architecture's "
+          "smallest edge (the paper's definition; see fidelity_uc.md).")
+
+
+def fig12(args) -> None:
+    """Normalised entropy of the paper's placement (path grouping + greedy) on 2/4/6/8 units."""
+    rows = []
+    for gen in FIG9_GENERATORS:
+        dags = population(gen, args.n)
+        for k in (2, 4, 6, 8):
+            values = []
+            for d in dags:
+                flops, _ = vertex_costs(d, CompileSettings())
+                assignment = paper_assignment(d, k, flops)
+                verts = sorted(d)
+                values.append(normalized_entropy(part_weights([flops[v] for v in verts], [assignment[v] for v in verts], k)))
+            q = pd.Series(values).quantile([0.05, 0.25, 0.5, 0.75, 0.95])
+            rows.append({"generator": gen, "units": k, "median": round(q[0.5], 3), "q25": round(q[0.25], 3),
+                         "q75": round(q[0.75], 3), "p5": round(q[0.05], 3), "p95": round(q[0.95], 3)})
+        print(rows[-1], flush=True)
+    write("fig12", "Fig. 12: load balance (normalised entropy) of the paper's placement", {"fig12": pd.DataFrame(rows)},
+          f"python benchmarks/bench_fidelity.py fig12 --n {args.n}",
+          "Paper placement (appendix: path grouping, then greedy balancing by FLOPs), 40 blocks, default settings.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("part", choices=["table4", "depth", "uc", "fig9", "fig12"])
+    parser.add_argument("--n", type=int, default=100, help="architectures per generator")
+    parser.add_argument("--sizes", default="40", help="block counts for fig9, e.g. 40,80")
+    parser.add_argument("--units", default="4,6,8,10")
+    args = parser.parse_args()
+    args.sizes = [int(s) for s in args.sizes.split(",")]
+    args.units = [int(u) for u in args.units.split(",")]
+    {"table4": table4, "depth": depth, "uc": uc, "fig9": fig9, "fig12": fig12}[args.part](args)
+
+
+if __name__ == "__main__":
+    main()
