@@ -28,6 +28,7 @@ from ..rundir import SCORES, Run, load_run
 from ..errors import CnasError
 from . import figures as figs
 from . import tables as tbl
+from .ranking import best_architectures
 
 #: Figure file stems in the order they appear in ``summary.md``.
 FIGURES = {
@@ -160,6 +161,7 @@ def build_report(
     scores = _concat(runs, "scores")
     architectures = _concat(runs, "architectures")
     best = tbl.best_options(scores)
+    report.tables["best_architectures"] = best_architectures(runs)
 
     report.tables["fig09_concurrency_score"] = tbl.cs_summary(best)
     report.figures["fig09_concurrency_score"] = figs.concurrency_score_figure(best)
@@ -277,7 +279,13 @@ def summary_markdown(report: Report, written: Sequence[str] = ()) -> str:
             for r in report.runs
         ]
     )
-    lines += [tbl.markdown_table(runs), "", "## Figures", ""]
+    lines += [tbl.markdown_table(runs), ""]
+    if "best_architectures" in report.tables and len(report.tables["best_architectures"]):
+        lines += ["## Best architectures", "",
+                  "The three lowest concurrency scores of every run and unit count (rank 1 is the best); "
+                  "`cnas top RUN --by cs@UNITS -k N` lists more, or ranks by any other column.", "",
+                  tbl.markdown_table(report.tables["best_architectures"]), ""]
+    lines += ["## Figures", ""]
     for stem, caption in FIGURES.items():
         if stem in report.figures:
             files = [w for w in written if Path(w).stem == stem and not w.startswith("tables/")]

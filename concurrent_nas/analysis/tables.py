@@ -348,3 +348,137 @@ def markdown_table(frame: pd.DataFrame, float_format=lambda v: f"{v:.5g}") -> st
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
     body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *body])
+
+
+# -- ranking architectures (``cnas top``) -------------------------------------------------
+#: Columns that identify or configure a row; never something to rank by.
+KEY_COLUMNS = frozenset({
+    "run", "arch_id", "generator", "nodes", "units", "eps", "best", "threads", "image_size", "repeats",
+    "seed", "epochs", "index", "vertices", "longest_path", "empty_parts", "max_width",
+})
+#: Columns where larger is better (matched as a prefix); every other column ranks low first.
+HIGHER_IS_BETTER = ("top1", "top5", "accuracy", "acc", "estimate", "entropy", "speedup")
+
+
+def higher_is_better(column: str) -> bool:
+    """Whether a larger ``column`` means a better architecture (accuracy, estimates, speedup)."""
+    return column.startswith(HIGHER_IS_BETTER)
+
+
+def ranking_columns(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """Every ``--by`` value the tables offer: ``COLUMN@UNITS`` where a table has units, else ``COLUMN``.
+
+    Parameters
+    ----------
+    tables : dict of str to pandas.DataFrame
+        Table name -> rows keyed by ``arch_id`` (scores reduced to :func:`best_options`).
+    """
+    names: list[str] = []
+    for frame in tables.values():
+        for column in _metric_columns(frame):
+            if "units" in frame.columns:
+                names += [f"{column}@{int(u)}" for u in sorted(frame["units"].dropna().unique())]
+            else:
+                names.append(column)
+    return list(dict.fromkeys(names))
+
+
+def _metric_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c not in KEY_COLUMNS and pd.api.types.is_numeric_dtype(frame[c])
+            and not pd.api.types.is_bool_dtype(frame[c])]
+
+
+def parse_where(pairs: Sequence[str]) -> dict[str, str]:
+    """``["placement=kahypar"]`` -> ``{"placement": "kahypar"}``, a one-line error otherwise."""
+    where = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise CnasError(f"--where expects COLUMN=VALUE, got '{pair}'")
+        where[key.strip()] = value.strip()
+    return where
+
+
+def rank_architectures(
+    tables: dict[str, pd.DataFrame],
+    by: str,
+    *,
+    k: int | None = 10,
+    where: dict[str, str] | None = None,
+    best: str | None = None,
+) -> pd.DataFrame:
+    """The ``k`` best architectures by one column of a run's tables.
+
+    Parameters
+    ----------
+    tables : dict of str to pandas.DataFrame
+        Table name -> its rows (``arch_id, generator, nodes`` and metric columns; the
+        scores reduced to the best option per units with :func:`best_options`). The first
+        table in order that has the column is used.
+    by : str
+        ``COLUMN@UNITS`` (e.g. ``cs@4``) for a table with a ``units`` column, else
+        ``COLUMN`` (e.g. ``top1``).
+    k : int or None, default 10
+        How many to return (``None``: all).
+    where : dict, optional
+        ``{column: value}``: keep only rows whose column, as text, equals the value
+        (e.g. ``{"placement": "kahypar"}``, ``{"method": "synflow"}``).
+    best : {"low", "high"}, optional
+        Which end ranks first; default :func:`higher_is_better` of the column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``rank, arch_id, generator, nodes, <by>, rows``: rank 1 is the best; an
+        architecture with several matching rows (placements, datasets, methods) is
+        ranked by its best one and ``rows`` says how many there were. Ties go to the
+        lower ``arch_id``. Rows with a negative ``arch_id`` (trained baselines) are left out.
+
+    Raises
+    ------
+    CnasError
+        An unknown column or unit count (the message lists what the tables offer), a
+        ``where`` column the table lacks, or no row left.
+    """
+    column, _, units_text = by.partition("@")
+    available = ranking_columns(tables)
+    found = [(name, frame) for name, frame in tables.items() if column in _metric_columns(frame)]
+    if not found:
+        raise CnasError(f"--by {by}: no table has a numeric column '{column}'; choose from "
+                        f"{', '.join(available) or 'nothing (score the run first: cnas score RUN)'}")
+    name, frame = found[0]
+    if "units" in frame.columns:
+        if not units_text:
+            raise CnasError(f"--by {by}: {name} has a value per unit count; say which, e.g. "
+                            f"{', '.join(a for a in available if a.startswith(column + '@'))}")
+        try:
+            units = int(units_text)
+        except ValueError:
+            raise CnasError(f"--by {by}: units after '@' must be an integer, e.g. {column}@4") from None
+        frame = frame[frame["units"] == units]
+        if frame.empty:
+            raise CnasError(f"--by {by}: {name} has no rows for {units} units; choose from "
+                            f"{', '.join(a for a in available if a.startswith(column + '@'))}")
+    elif units_text:
+        raise CnasError(f"--by {by}: {name} has no units column; use --by {column}")
+    for key, value in (where or {}).items():
+        if key not in frame.columns:
+            raise CnasError(f"--where {key}={value}: {name} has no column '{key}'; it has "
+                            f"{', '.join(map(str, frame.columns))}")
+        frame = frame[frame[key].astype(str) == value]
+    frame = frame[(frame["arch_id"] >= 0) & frame[column].notna()]
+    if frame.empty:
+        raise CnasError(f"--by {by}: no architecture has a value" + (" matching --where" if where else ""))
+    if best not in (None, "low", "high"):
+        raise CnasError(f"--best must be low or high, got '{best}'")
+    high = higher_is_better(column) if best is None else best == "high"
+    ids = [c for c in ("generator", "nodes") if c in frame.columns]
+    grouped = frame.groupby("arch_id", sort=True)
+    out = grouped[column].max() if high else grouped[column].min()
+    out = out.rename(by).to_frame()
+    out["rows"] = grouped.size()
+    out = out.join(grouped[ids].first()).reset_index()
+    out = out.sort_values([by, "arch_id"], ascending=[not high, True], kind="stable")
+    out.insert(0, "rank", range(1, len(out) + 1))
+    out = out[["rank", "arch_id", *ids, by, "rows"]].reset_index(drop=True)
+    return out if k is None else out.head(k)

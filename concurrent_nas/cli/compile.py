@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..errors import CnasError
 from .common import add_compile_options, compile_settings_from_args
+from .top import add_rank_options, architecture_id
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -15,7 +16,8 @@ def register(sub) -> None:
         "(reload with concurrent_nas.compiler.load_model).",
     )
     p.add_argument("source", help="run directory, or a node-link JSON graph file")
-    p.add_argument("id", nargs="?", type=int, help="architecture id in the run (required for a run)")
+    p.add_argument("id", nargs="?", type=int, help="architecture id in the run (or give --rank)")
+    add_rank_options(p)
     add_compile_options(p)
     p.add_argument("--save", metavar="FILE", help="build the model and save architecture + weights to FILE")
     p.add_argument("--init-seed", type=int, default=0, help="seed of the initial weights for --save (default 0)")
@@ -59,9 +61,10 @@ def run(args) -> int:
 
     settings = compile_settings_from_args(args)
     path_is_run = not (str(args.source).endswith(".json"))
-    if path_is_run and args.id is None:
-        raise CnasError(f"give an architecture id: `cnas compile {args.source} ID` (ids start at 0)")
-    archs = load_architectures(args.source, None if args.id is None or not path_is_run else [args.id])
+    if not path_is_run and args.rank is not None:
+        raise CnasError(f"--rank needs a run directory; {args.source} is one graph")
+    arch = architecture_id(args, args.source, "compile") if path_is_run else None
+    archs = load_architectures(args.source, None if arch is None else [arch])
     arch_id, generator, dag = archs[0]
     table = shape_pass(dag, settings)
     print(f"architecture {arch_id} ({generator}, {dag.number_of_nodes()} vertices, "
