@@ -9,6 +9,7 @@ import networkx as nx
 
 from . import dag as dagmod
 from .errors import CnasError
+from .files import atomic_output
 
 
 def to_node_link(dag: nx.DiGraph) -> dict:
@@ -85,8 +86,10 @@ def read_graph(path: str | Path) -> nx.DiGraph:
 
 
 def write_graph(dag: nx.DiGraph, path: str | Path) -> None:
-    """Write ``dag`` as node-link JSON."""
-    Path(path).write_text(json.dumps(to_node_link(dag), indent=1, sort_keys=True) + "\n")
+    """Write ``dag`` as node-link JSON (atomically; a failed write is one :class:`CnasError` line)."""
+    text = json.dumps(to_node_link(dag), indent=1, sort_keys=True) + "\n"
+    with atomic_output(path, what="graph") as tmp:
+        tmp.write_text(text)
 
 
 def _jsonable(value) -> bool:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from . import dag as dagmod
 from .errors import CnasError
+from .files import atomic_output, check_output, unlink_quietly  # noqa: F401 (re-exported: the run's writers)
 
 # Every file of a run directory is named here and nowhere else.
 MANIFEST = "manifest.json"
@@ -45,43 +46,6 @@ REQUIRED_COLUMNS = {
     ACCURACY: ("arch_id", "generator", "nodes", "dataset", "top1"),
     ESTIMATES: ("arch_id", "generator", "nodes", "method", "estimate"),
 }
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | Path, *, what: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` that replaces it only if the block succeeds.
-
-    Whatever ends the block early (an error, Ctrl-C, a kill turned into an exception)
-    removes the temporary file, so a half-written file never survives and an existing
-    ``path`` is left as it was. Failures to write (``OSError``, and the ``RuntimeError``
-    torch raises for some I/O failures) become one-line :class:`CnasError` s.
-
-    Parameters
-    ----------
-    path : str or Path
-        The file to (re)place.
-    what : str, optional
-        What the file is, for the error message ("checkpoint", ...).
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as exc:
-        _unlink_quietly(tmp)
-        reason = getattr(exc, "strerror", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise CnasError(f"cannot write {what + ' ' if what else ''}{path}: {reason}") from None
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-
-
-def _unlink_quietly(path: Path) -> None:
-    # The cleanup must not replace the error being reported (a read-only directory
-    # refuses the unlink just as it refused the write).
-    with contextlib.suppress(OSError):
-        path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -153,17 +117,17 @@ def run_lock(run: str | Path, activity: str) -> Iterator[Path]:
                     raise CnasError(
                         f"{run} is already being {activity} by pid {owner}; wait for it to finish or stop it"
                     ) from None
-                _unlink_quietly(path)  # its owner is gone: a kill left it behind
+                unlink_quietly(path)  # its owner is gone: a kill left it behind
         else:
             raise CnasError(f"{run} is already being {activity} by another process (lock {path})")
     except OSError as exc:
         raise CnasError(f"cannot write {path}: {exc.strerror}") from None
     finally:
-        _unlink_quietly(mine)
+        unlink_quietly(mine)
     try:
         yield path
     finally:
-        _unlink_quietly(path)
+        unlink_quietly(path)
 
 
 def _lock_owner(path: Path) -> int | None:

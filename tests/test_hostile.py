@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -102,3 +103,47 @@ def test_non_finite_generator_parameter_is_refused_before_writing(tmp_path, caps
                  "--out", str(tmp_path / "r")]) == 2  # fmt: skip
     one_error_line(capsys, "not a finite number")
     assert os.listdir(tmp_path) == []
+
+
+# -- output files: one check (rundir.check_output) for every --out ----------------------
+
+
+def bad_outputs(tmp_path) -> dict:
+    """Output paths no command may write: name -> (path, message)."""
+    (tmp_path / "dir.csv").mkdir()
+    (tmp_path / "file.csv").write_text("keep")
+    (tmp_path / "loop.csv").symlink_to(tmp_path / "loop.csv")
+    return {
+        "directory": (tmp_path / "dir.csv", "is a directory"),
+        "under a file": (tmp_path / "file.csv" / "x.csv", "which is a file"),
+        "symlink loop": (tmp_path / "loop.csv", "symlink loop"),
+        "existing": (tmp_path / "file.csv", "already exists; pass --force"),
+    }
+
+
+@pytest.mark.parametrize("case", ["directory", "under a file", "symlink loop", "existing"])
+@pytest.mark.parametrize("command", ["export", "score-graph", "params"])
+def test_bad_out_path_is_refused_before_any_work(small_dp_run, tmp_path, capsys, case, command):
+    path, message = bad_outputs(tmp_path)[case]
+    graph = tmp_path / "g.json"
+    assert cnas(["export", str(small_dp_run), "0", "--out", str(graph)]) == 0
+    argv = {
+        "export": ["export", str(small_dp_run), "1", "--out", str(path)],
+        "score-graph": ["score", str(graph), "--units", "2", "--out", str(path)],
+        "params": ["params", str(small_dp_run), "--out", str(path)],
+    }[command]
+    before = snapshot(tmp_path)
+    capsys.readouterr()
+    assert cnas(argv) == 2
+    one_error_line(capsys, message)
+    assert snapshot(tmp_path) == before and (tmp_path / "file.csv").read_text() == "keep"
+
+
+def test_force_overwrites_an_output_file_and_xlsx_is_refused(small_dp_run, tmp_path, capsys):
+    out = tmp_path / "g.json"
+    out.write_text("old")
+    assert cnas(["export", str(small_dp_run), "2", "--out", str(out), "--force"]) == 0
+    assert json.loads(out.read_text())["graph"]["index"] == 2
+    assert cnas(["params", str(small_dp_run), "--out", str(tmp_path / "t.xlsx")]) == 2
+    one_error_line(capsys, "unsupported extension '.xlsx'; use one of .csv, .json, .md")
+    assert not (tmp_path / "t.xlsx").exists()

@@ -20,13 +20,14 @@ def register(sub) -> None:
     p.add_argument("--staging", default="greedy,probabilistic",
                    help="comma-separated staging modes (default greedy,probabilistic)")
     p.add_argument("--out", metavar="FILE", help="also write the summary table (.csv, .md or .json)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --out")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ..errors import CnasError
     from ..parameters import count_run_parameters
-    from ..rundir import PARAMS, read_architectures
+    from ..rundir import PARAMS, check_output, read_architectures
     from ..shapes import STAGING_MODES
 
     modes = [m.strip() for m in args.staging.split(",") if m.strip()]
@@ -34,6 +35,8 @@ def run(args) -> int:
     if unknown or not modes:
         raise CnasError(f"--staging expects modes from {', '.join(STAGING_MODES)}, got '{args.staging}'")
     settings = compile_settings_from_args(args, staging=modes[0])
+    if args.out:
+        check_output(args.out, force=args.force, suffixes=SUMMARY_FORMATS)
     total = sum(len(read_architectures(r)) for r in args.runs)  # fails early on a bad run
     with progress_bar(total, "params", unit="arch") as bar:
         _, summary = count_run_parameters(args.runs, modes, settings, progress=bar.update)
@@ -45,16 +48,22 @@ def run(args) -> int:
     return 0
 
 
+#: Extensions ``--out`` understands.
+SUMMARY_FORMATS = (".csv", ".json", ".md")
+
+
 def write_summary(summary, path) -> None:
-    """Write the summary as CSV (``.csv``), JSON (``.json``) or a markdown table (else)."""
+    """Write the summary as CSV (``.csv``), JSON (``.json``) or a markdown table (``.md``), atomically."""
     from pathlib import Path
 
     from ..analysis.tables import markdown_table
+    from ..rundir import atomic_output
 
     path = Path(path)
-    if path.suffix == ".csv":
-        summary.to_csv(path, index=False)
-    elif path.suffix == ".json":
-        summary.to_json(path, orient="records", indent=1)
-    else:
-        path.write_text(markdown_table(summary, float_format=lambda x: f"{x:.3f}") + "\n")
+    with atomic_output(path, what="summary") as tmp:
+        if path.suffix.lower() == ".csv":
+            summary.to_csv(tmp, index=False)
+        elif path.suffix.lower() == ".json":
+            summary.to_json(tmp, orient="records", indent=1)
+        else:
+            tmp.write_text(markdown_table(summary, float_format=lambda x: f"{x:.3f}") + "\n")

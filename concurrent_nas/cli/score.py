@@ -43,7 +43,7 @@ def register(sub) -> None:
                    help="seconds one architecture may take before its worker is taken for hung and stopped; "
                    f"the architecture is then listed as failed and the run goes on (default {DEFAULT_TIMEOUT:g}, 0: never)")
     p.add_argument("--out", help="for a JSON graph: also write its scores to this .parquet file")
-    p.add_argument("--force", action="store_true", help="replace RUN/scores.parquet made with other settings")
+    p.add_argument("--force", action="store_true", help="replace RUN/scores.parquet made with other settings, or an existing --out file")
     p.add_argument("--format", choices=["table", "json"], default="table", help="summary as a text table (default) or JSON")
     add_compile_options(p)
     p.set_defaults(func=run)
@@ -93,7 +93,8 @@ def run(args) -> int:
     config = _config(args)
     source = Path(args.source) if args.source else _newest_run()
     if source.is_file() or source.suffix == ".json":
-        result = score_graph(source, config, out=args.out, scheduler=args.scheduler, timeout=args.timeout)
+        result = score_graph(source, config, out=args.out, scheduler=args.scheduler, timeout=args.timeout,
+                             force=args.force)
     else:
         if args.out:
             raise CnasError("--out is for a JSON graph; a run's scores go to RUN/scores.parquet")

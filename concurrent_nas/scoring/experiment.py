@@ -24,6 +24,7 @@ from ..rundir import (
     SCORES_PARTIAL,
     SCORES_SIDECAR,
     Run,
+    check_output,
     load_architectures,
     run_lock,
     write_json,
@@ -207,6 +208,7 @@ def score_graph(
     out: str | Path | None = None,
     scheduler: str | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
+    force: bool = False,
 ) -> ScoringResult:
     """Score the one architecture of a node-link JSON graph file.
 
@@ -222,6 +224,8 @@ def score_graph(
         Address of a Dask ``distributed`` scheduler (default: one local worker).
     timeout : float or None, default 300
         Seconds the architecture may take (``None`` or 0: never).
+    force : bool, default False
+        Overwrite an existing ``out`` (otherwise it is an error, raised before scoring).
 
     Returns
     -------
@@ -230,6 +234,8 @@ def score_graph(
     """
     config = config if config is not None else ScoreConfig()
     check_timeout(timeout)
+    if out is not None:
+        check_output(out, force=force)
     (arch_id, generator, dag), = load_architectures(path)
     _check_sizes(config, dag.number_of_nodes())
     started = time.perf_counter()
