@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 PAPER_GENERATORS = ["er", "ba", "ws", "dp"]
 FIG9_GENERATORS = ["er", "ba", "ws", "dp", "fb", "fb-randwire"]
-# fb-randwire's nodes are per stage: 12 per stage gives 3 * 12 + 2 = 38 blocks, the
-# size of the others' 40 (and 26 per stage 80).
+# fb-randwire's nodes are per stage: 12 per stage gives 3 * (12 + 1) = 39 blocks, about
+# the others' 40 (and 26 per stage 81 for 80).
 FB_RANDWIRE_PER_STAGE = {40: 12, 80: 26}
 LARGE = CompileSettings(stem_channels=16, channel_cap=1024, image_size=224)
 
@@ -92,7 +92,7 @@ def table4(args) -> None:
             print(row, flush=True)
     write("table4", "Paper Table 4: parameters (millions), 40 blocks", {"table4": pd.DataFrame(rows)},
           f"python benchmarks/bench_fidelity.py table4 --n {args.n}",
-          "Architectures 0..n-1 of seed 0 per generator at its current defaults; fb-randwire 12 vertices per stage (38 blocks).")
+          "Architectures 0..n-1 of seed 0 per generator at its current defaults; fb-randwire 12 vertices per stage (39 blocks).")
 
 
 def critical_path_bound(dag: nx.DiGraph, settings: CompileSettings) -> float:
@@ -172,7 +172,7 @@ def fig9(args) -> None:
           f"python benchmarks/bench_fidelity.py fig9 --n {args.n} --sizes {','.join(map(str, args.sizes))}",
           f"{args.n} architectures per cell (seed 0, indices 0..n-1; the README's main Fig. 9 uses 1000), eps "
           "0.03,0.1,0.2,0.3,0.5, fast preset, default compile settings. fb-randwire: 12 vertices per stage "
-          "(38 blocks) in the 40 rows, 26 (80 blocks) in the 80 rows. U_c generator = the architecture's "
+          "(39 blocks) in the 40 rows, 26 (81 blocks) in the 80 rows. U_c generator = the architecture's "
           "smallest edge (the paper's definition; see fidelity_uc.md).")
 
 

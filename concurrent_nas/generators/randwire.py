@@ -19,7 +19,7 @@ from .staged import staged_randwire
 @register(
     "fb-randwire",
     color="#882255",
-    summary="RandWire's FB: nodes = N random vertices per stage, stages chained through merge + downsample (x2 channels)",
+    summary="RandWire's FB: nodes = N random vertices per stage, each stage after a merge + downsample vertex (x2 channels)",
     family="prior work (staged)",
     defaults={"stages": 3, "base": "ws", "k": 4, "p": 0.75, "m": 5, "orientation": "index"},
     builds_dag=True,
@@ -37,13 +37,20 @@ def randwire_stages(
 ) -> nx.DiGraph:
     """``stages`` random graphs of ``n`` vertices each, chained as in RandWire.
 
-    The DAG has ``stages * n + stages - 1`` blocks: every stage ``n`` vertices drawn
-    from ``base`` and oriented by ``orientation`` (RandWire's lower id -> higher id by
-    default), and between stages a merge vertex with ``stage=True``, where the compiler
-    downsamples and multiplies the channels by ``channel_multiplier`` (2): stage widths
-    C, 2C, 4C from the stem's C. The wiring is ``fb``'s with ``n`` blocks per stage.
+    The DAG has ``stages * (n + 1)`` blocks: a merge vertex before every stage and
+    ``n`` vertices drawn from ``base`` in it, oriented by ``orientation`` (RandWire's
+    lower id -> higher id by default). Merge vertices carry ``stage=True``: the compiler
+    downsamples and multiplies the channels by ``channel_multiplier`` (2) there, so the
+    stages run at 2C, 4C, 8C from the stem's C (64, 128, 256 at the defaults, the last at
+    the cap), as RandWire's conv3-conv5 run at C, 2C, 4C after a downsampling stem.
+    The wiring inside and between stages is ``fb``'s with ``n`` vertices per stage.
     """
     if isinstance(stages, bool) or stages < 1:
         raise CnasError(f"parameter 'stages' of generator 'fb-randwire' must be at least 1, got {stages}")
-    return staged_randwire(stages * n + stages - 1, rng, stages=stages, base=base, k=k, p=p, m=m,
-                           orientation=orientation)
+    chained = staged_randwire(stages * n + stages - 1, rng, stages=stages, base=base, k=k, p=p, m=m,
+                              orientation=orientation)
+    dag = nx.relabel_nodes(chained, {v: v + 1 for v in chained})
+    heads = [v for v in dag if dag.in_degree(v) == 0]
+    dag.add_node(0, stage=True)
+    dag.add_edges_from((0, v) for v in heads)
+    return dag
