@@ -49,6 +49,8 @@ _LAZY = {
     "LatencyOptions": "concurrent_nas.placement",
     "latency_run": "concurrent_nas.placement",
     "simulate": "concurrent_nas.placement",
+    "predict_latency": "concurrent_nas.predict",
+    "load_profile": "concurrent_nas.predict",
     "train_run": "concurrent_nas.training",
     "estimate_accuracy": "concurrent_nas.training.estimate",
     "estimate_run": "concurrent_nas.training.estimate",

@@ -1,0 +1,165 @@
+"""``cnas profile``: measure the ``this-host`` device profile.
+
+Blocks are timed on a grid of channels x feature-map sizes x input counts (the shapes
+that occur in compiled networks), one intra-op thread, and the compute model
+``overhead + FLOPs / rate + bytes / bandwidth`` is fitted to them by non-negative least
+squares. Links come from the ping-pong probe the latency experiments already use
+(:func:`concurrent_nas.placement.distributed.probe_transfers`): gloo and shared memory
+between two local processes; the profile's link is the one named by ``transport``, the
+other is kept in its sources.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+
+from ..errors import CnasError
+from ..rundir import atomic_output
+from ..shapes import CompileSettings, plan_network
+from .profiles import ComputeModel, DeviceProfile, LinkModel, profile_to_toml
+
+#: The grid ``cnas profile`` times: channels x sizes x inputs per block.
+CHANNELS = (16, 32, 64, 128, 256)
+SIZES = (8, 16, 32, 56)
+INPUTS = (1, 3)
+
+
+@dataclass(frozen=True)
+class ProfileOptions:
+    """What ``cnas profile`` measures.
+
+    Attributes
+    ----------
+    out : str
+        TOML file to write.
+    force : bool
+        Replace an existing file.
+    repeats : int
+        Timed runs per block shape (the median is kept).
+    units : int
+        Units the profile describes (processes of this host).
+    transport : str
+        Link of the profile: gloo or shm (both are measured).
+    quick : bool
+        A small grid (channels 16/64, sizes 8/16) and few repeats, for tests.
+    """
+
+    out: str = "this-host.toml"
+    force: bool = False
+    repeats: int = 20
+    units: int = 2
+    transport: str = "gloo"
+    quick: bool = False
+
+
+def _fan_dag(inputs: int) -> nx.DiGraph:
+    """input -> ``inputs`` blocks -> one merging block -> output: every shape a block can see."""
+    dag = nx.DiGraph()
+    merge, out = inputs + 1, inputs + 2
+    for i in range(1, inputs + 1):
+        dag.add_edge(0, i)
+        dag.add_edge(i, merge)
+    dag.add_edge(merge, out)
+    return dag
+
+
+def time_blocks(channels=CHANNELS, sizes=SIZES, inputs=INPUTS, *, repeats: int = 20) -> list[dict]:
+    """Median one-thread time of a block for every (channels, size, inputs) of the grid.
+
+    Returns
+    -------
+    list of dict
+        ``channels, size, inputs, flops, bytes, seconds`` per block shape.
+    """
+    import torch
+
+    from ..compiler.blocks import build_block
+
+    torch.set_num_threads(1)
+    rows = []
+    for c in channels:
+        for s in sizes:
+            for k in inputs:
+                settings = CompileSettings(image_size=s, stem_channels=c, channel_cap=c, staging="uniform")
+                plan = plan_network(_fan_dag(k), settings)[-2]  # the merging block
+                block = build_block(plan, settings).eval()
+                xs = [torch.randn(1, c, s, s) for _ in range(k)]
+                times = []
+                with torch.no_grad():
+                    for i in range(repeats + 3):
+                        start = time.perf_counter()
+                        block(xs)
+                        if i >= 3:
+                            times.append(time.perf_counter() - start)
+                moved = (sum(ci * si * si for ci, si in plan.in_shapes) + plan.params) * 4 + plan.out_bytes
+                rows.append({"channels": c, "size": s, "inputs": k, "flops": plan.flops, "bytes": moved,
+                             "seconds": float(np.median(times))})
+    return rows
+
+
+def fit_compute_model(rows: list[dict]) -> ComputeModel:
+    """Non-negative least squares of ``seconds = overhead + flops * a + bytes * b`` over timed blocks.
+
+    Relative residuals, so small blocks (most of a network) weigh as much as large ones.
+    """
+    from scipy.optimize import nnls
+
+    y = np.array([r["seconds"] for r in rows])
+    x = np.array([[1.0, r["flops"], r["bytes"]] for r in rows]) / y[:, None]
+    coef, _ = nnls(x, np.ones(len(rows)))
+    overhead, per_flop, per_byte = coef
+    if per_flop <= 0:
+        raise CnasError("block times do not grow with FLOPs on this host; re-run `cnas profile` on a quieter host")
+    return ComputeModel(float(1.0 / per_flop), float(1.0 / per_byte) if per_byte > 0 else 0.0, float(overhead))
+
+
+def measure_host_profile(options: ProfileOptions | None = None) -> tuple[DeviceProfile, Path]:
+    """Measure this host and write its profile to ``options.out``.
+
+    Raises
+    ------
+    CnasError
+        ``out`` exists and ``force`` is not set, or a bad option (before anything runs).
+    """
+    from ..placement.distributed import probe_transfers
+    from ..placement.options import check_transport
+
+    options = options if options is not None else ProfileOptions()
+    out = Path(options.out)
+    if out.exists() and not options.force:
+        raise CnasError(f"{out} exists; pass --force to replace it")
+    if options.transport not in ("gloo", "shm"):
+        check_transport(options.transport)
+        raise CnasError(f"--transport {options.transport} cannot be profiled here; use gloo or shm")
+    if options.units < 1 or options.repeats < 1:
+        raise CnasError("--units and --repeats must be >= 1")
+    if options.quick:
+        rows = time_blocks((16, 64), (8, 16), (1, 3), repeats=min(options.repeats, 5))
+    else:
+        rows = time_blocks(repeats=options.repeats)
+    compute = fit_compute_model(rows)
+    repeats = 5 if options.quick else 30
+    models = {t: probe_transfers(t, repeats=repeats, warmup=2)[0] for t in ("gloo", "shm")}
+    chosen = models[options.transport]
+    link = LinkModel(chosen.latency_s, chosen.bandwidth_Bps, chosen.send_cpu_s, "switch")
+    other = "shm" if options.transport == "gloo" else "gloo"
+    o = models[other]
+    sources = {
+        "compute": f"measured by cnas profile: {len(rows)} block shapes, one thread, median of "
+                   f"{min(options.repeats, 5) if options.quick else options.repeats} runs, non-negative least squares",
+        "link": f"measured by cnas profile: {options.transport} ping-pong between two local processes",
+        other: f"also measured: latency_ms = {o.latency_s * 1e3:.4g}, bandwidth_mbit = {o.bandwidth_Bps * 8 / 1e6:.4g}, "
+               f"send_cpu_ms = {o.send_cpu_s * 1e3:.4g}",
+        "units": "processes of this host; more than its cores share them",
+    }
+    profile = DeviceProfile("this-host", tuple(f"unit{i}" for i in range(options.units)), compute, link,
+                            description=f"this host, measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+                            sources=sources)
+    with atomic_output(out, what="profile") as tmp:
+        Path(tmp).write_text(profile_to_toml(profile))
+    return profile, out
