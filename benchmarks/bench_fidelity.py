@@ -6,7 +6,7 @@ Usage::
     python benchmarks/bench_fidelity.py depth --n 60        # longest path and critical-path bound
     python benchmarks/bench_fidelity.py uc --n 200          # the paper's U_c: smallest edge per generator
     python benchmarks/bench_fidelity.py fig9 --n 200 --sizes 40   # Fig. 9 under U_c global/generator, dfs/index
-    python benchmarks/bench_fidelity.py fig12 --n 200       # Fig. 12: paper placement on 2/4/6/8 units
+    python benchmarks/bench_fidelity.py fig12 --n 100       # Figs. 11/12: paper placement (2-8 units) and KaHyPar
 
 Every part samples its own architectures (seed 0, indices 0 .. n-1) with the library,
 so it needs no run directory, and writes ``benchmarks/results/fidelity_<part>.md`` and
@@ -176,25 +176,56 @@ def fig9(args) -> None:
           "smallest edge (the paper's definition; see fidelity_uc.md).")
 
 
+def placement_entropy(dag: nx.DiGraph, assignment: dict, units: int) -> float:
+    """Normalised entropy of the FLOPs each unit gets under ``assignment``."""
+    flops, _ = vertex_costs(dag, CompileSettings())
+    verts = sorted(dag)
+    return normalized_entropy(part_weights([flops[v] for v in verts], [assignment[v] for v in verts], units))
+
+
 def fig12(args) -> None:
-    """Normalised entropy of the paper's placement (path grouping + greedy) on 2/4/6/8 units."""
+    """Figs. 11 and 12 the paper's way (appendix placement, 2/4/6/8 units) and ours (KaHyPar, 4-10)."""
+    from concurrent_nas.analysis.figures import entropy_figure, partition_figure
+    from concurrent_nas.scoring import partition_dag
+
+    paper_units, kahypar_units = (2, 4, 6, 8), tuple(args.units)
     rows = []
     for gen in FIG9_GENERATORS:
-        dags = population(gen, args.n)
-        for k in (2, 4, 6, 8):
-            values = []
-            for d in dags:
-                flops, _ = vertex_costs(d, CompileSettings())
-                assignment = paper_assignment(d, k, flops)
-                verts = sorted(d)
-                values.append(normalized_entropy(part_weights([flops[v] for v in verts], [assignment[v] for v in verts], k)))
-            q = pd.Series(values).quantile([0.05, 0.25, 0.5, 0.75, 0.95])
-            rows.append({"generator": gen, "units": k, "median": round(q[0.5], 3), "q25": round(q[0.25], 3),
-                         "q75": round(q[0.75], 3), "p5": round(q[0.05], 3), "p95": round(q[0.95], 3)})
-        print(rows[-1], flush=True)
-    write("fig12", "Fig. 12: load balance (normalised entropy) of the paper's placement", {"fig12": pd.DataFrame(rows)},
+        for d in population(gen, args.n):
+            flops, _ = vertex_costs(d, CompileSettings())
+            for k in paper_units:
+                rows.append({"placement": "paper", "generator": gen, "nodes": 40, "units": k,
+                             "entropy": placement_entropy(d, paper_assignment(d, k, flops), k)})
+            frame = score_architecture(d, units=kahypar_units)
+            for k, group in frame[frame["best"]].groupby("units"):
+                rows.append({"placement": "kahypar", "generator": gen, "nodes": 40, "units": int(k),
+                             "entropy": float(group["entropy"].iloc[0])})
+        print(gen, flush=True)
+    frame = pd.DataFrame(rows)
+    summary = (frame.groupby(["placement", "generator", "units"], sort=False)["entropy"]
+               .quantile([0.01, 0.25, 0.5, 0.75, 0.99]).unstack().round(3).reset_index())
+    summary.columns = ["placement", "generator", "units", "p1", "q25", "median", "q75", "p99"]
+    figures = ROOT / "docs" / "figures"
+    titles = {"paper": "Fig. 12, paper placement (path groups + greedy)",
+              "kahypar": "Fig. 12, ours: best KaHyPar partition"}
+    for placement, title in titles.items():
+        fig = entropy_figure(frame[frame["placement"] == placement], title=title)
+        fig.savefig(figures / f"fig12_entropy_{placement}.png", dpi=100, metadata={"Software": None})
+    dag = population("dp", 1)[0]
+    flops, _ = vertex_costs(dag, CompileSettings())
+    drawings = {
+        "paper": ({k: paper_assignment(dag, k, flops) for k in paper_units}, "the paper's placement (appendix)"),
+        "kahypar": ({k: partition_dag(dag, k, 0.03) for k in kahypar_units}, "KaHyPar, eps 0.03 (our variant)"),
+    }
+    for placement, (partitions, how) in drawings.items():
+        fig = partition_figure(dag, partitions, f"DP-40 architecture 0 (seed 0) over units: {how} (paper Fig. 11)")
+        fig.savefig(figures / f"fig11_partition_{placement}.png", dpi=100, metadata={"Software": None})
+    write("fig12", "Figs. 11 and 12: load balance (normalised entropy) by placement", {"fig12": summary},
           f"python benchmarks/bench_fidelity.py fig12 --n {args.n}",
-          "Paper placement (appendix: path grouping, then greedy balancing by FLOPs), 40 blocks, default settings.")
+          "paper = the appendix placement (path grouping, then greedy balancing by FLOPs) on 2/4/6/8 units, as "
+          "the paper draws Figs. 11 and 12; kahypar = the best-CS KaHyPar option on 4-10 units (ours). 40 blocks "
+          "(fb-randwire 39), default settings. Figures: docs/figures/fig11_partition_{paper,kahypar}.png, "
+          "docs/figures/fig12_entropy_{paper,kahypar}.png.")
 
 
 def main() -> None:

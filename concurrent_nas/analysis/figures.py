@@ -33,6 +33,8 @@ UNIT_COLORS = (
 )
 COMMON_COLOR = "#BBBBBB"
 GATHER_COLOR = "#000000"
+CUT_EDGE_COLOR = "#333333"  # dark: a feature map sent between units
+INNER_EDGE_COLOR = "#CCCCCC"
 
 
 def generator_color(name: str) -> str:
@@ -124,9 +126,18 @@ def _panels_by_nodes(
         if log:
             ax.set_yscale("log")
     axes[0][0].set_ylabel(ylabel)
-    fig.suptitle(title)
+    fig.suptitle(f"{title}\n{whisker_text(whis)}")
     _generator_legend(fig, generators)
     return fig
+
+
+def whisker_text(whis) -> str:
+    """What a box plot drawn with matplotlib's ``whis`` shows, for its title."""
+    if isinstance(whis, (tuple, list)):
+        reach = f"{whis[0]:g}-{whis[1]:g} %"
+    else:
+        reach = f"last point within {whis:g} IQR"
+    return f"box 25-75 %, line median, whiskers {reach}, dots beyond"
 
 
 def concurrency_score_figure(best: pd.DataFrame) -> Figure:
@@ -159,7 +170,7 @@ def communication_figure(best: pd.DataFrame) -> Figure:
     )
 
 
-def entropy_figure(best: pd.DataFrame) -> Figure:
+def entropy_figure(best: pd.DataFrame, title: str = "Load-balance quality (paper Fig. 12)") -> Figure:
     """Normalised entropy of part weights per units (paper Fig. 12).
 
     Boxes span the 25-75 % range, whiskers the 1-99 % range, as in the paper.
@@ -168,10 +179,12 @@ def entropy_figure(best: pd.DataFrame) -> Figure:
     ----------
     best : pandas.DataFrame
         Best option per (architecture, units): columns ``generator, nodes, units, entropy``.
+    title : str
+        Figure title (say which placement the parts come from).
     """
     fig = _panels_by_nodes(
         best, "entropy", "normalized entropy of part FLOPs (1 = balanced)",
-        "Load-balance quality (paper Fig. 12; whiskers 1-99 %)", whis=(1, 99), log=False,
+        title, whis=(1, 99), log=False,
     )
     for ax in fig.axes:
         if ax.get_xlabel():
@@ -287,9 +300,9 @@ def partition_figure(dag: nx.DiGraph, partitions: Mapping[int, Mapping[int, int]
         inner = [v for v in sorted(dag) if v not in (source, sink)]
         cut = [(u, v) for u, v in dag.edges if u not in (source,) and v != sink and part[u] != part[v]]
         same = [e for e in dag.edges if e not in set(cut)]
-        nx.draw_networkx_edges(dag, pos, edgelist=same, ax=ax, edge_color="#CCCCCC", width=0.6,
+        nx.draw_networkx_edges(dag, pos, edgelist=same, ax=ax, edge_color=INNER_EDGE_COLOR, width=0.6,
                                arrows=True, arrowsize=6, node_size=120)
-        nx.draw_networkx_edges(dag, pos, edgelist=cut, ax=ax, edge_color="#333333", width=0.9,
+        nx.draw_networkx_edges(dag, pos, edgelist=cut, ax=ax, edge_color=CUT_EDGE_COLOR, width=0.9,
                                arrows=True, arrowsize=7, node_size=120)
         nx.draw_networkx_nodes(dag, pos, nodelist=inner, ax=ax, node_size=120, linewidths=0.5,
                                edgecolors="black",
@@ -303,6 +316,8 @@ def partition_figure(dag: nx.DiGraph, partitions: Mapping[int, Mapping[int, int]
         handles += [
             Line2D([], [], marker="s", linestyle="", markerfacecolor=COMMON_COLOR, markeredgecolor="black", label="input (common)"),
             Line2D([], [], marker="s", linestyle="", markerfacecolor=GATHER_COLOR, markeredgecolor="black", label="output (gather)"),
+            Line2D([], [], color=CUT_EDGE_COLOR, linewidth=0.9, label="edge cut between units\n(a transfer)"),
+            Line2D([], [], color=INNER_EDGE_COLOR, linewidth=0.6, label="edge within a unit"),
         ]
         ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False)
         noun = "edge crosses" if len(cut) == 1 else "edges cross"
