@@ -45,6 +45,9 @@ def register(sub) -> None:
     p.add_argument("--out", help="for a JSON graph: also write its scores to this .parquet file")
     p.add_argument("--force", action="store_true", help="replace RUN/scores.parquet made with other settings, or an existing --out file")
     p.add_argument("--format", choices=["table", "json"], default="table", help="summary as a text table (default) or JSON")
+    p.add_argument("--profile", metavar="NAME|FILE",
+                   help="also predict latency on this device profile (shipped: paper, edge; or a TOML file from "
+                   "`cnas profile`) into RUN/predicted.parquet: pred_latency_ms, pred_speedup, cp_bound, placement")
     add_compile_options(p)
     p.set_defaults(func=run)
 
@@ -91,6 +94,7 @@ def run(args) -> int:
     from ..scoring import score_graph, score_run
 
     config = _config(args)
+    profile = _profile(args, config)
     source = Path(args.source) if args.source else _newest_run()
     if source.is_file() or source.suffix == ".json":
         result = score_graph(source, config, out=args.out, scheduler=args.scheduler, timeout=args.timeout,
@@ -104,7 +108,36 @@ def run(args) -> int:
                                timeout=args.timeout, force=args.force, progress=bar.update)
         if result.cached:
             print(f"{result.path} is up to date (same architectures and settings); nothing to do", file=sys.stderr)
-    return _report(args, result)
+    code = _report(args, result)
+    if profile is not None:
+        _predict(args, source, result, profile)
+    return code
+
+
+def _profile(args, config):
+    """The --profile, loaded and checked against --units before anything is scored or written."""
+    if not args.profile:
+        return None
+    from ..predict import load_profile
+
+    profile = load_profile(args.profile)
+    profile.check_units(max(config.units))
+    return profile
+
+
+def _predict(args, source, result, profile) -> None:
+    from ..predict.run import predict_scores
+
+    table = predict_scores(source, result.table, profile, settings=result.config.settings, workers=args.workers)
+    if table.empty:
+        return
+    summary = table.groupby(["generator", "units"])[["pred_speedup", "cp_bound"]].median().reset_index()
+    if args.format == "json":
+        print(json.dumps({"profile": profile.name, "predicted": summary.to_dict(orient="records")}, default=_json_default))
+        return
+    print(f"predicted on profile '{profile.name}' (medians; rows in {source}"
+          f"{'/predicted.parquet' if source.is_dir() else ''}):")
+    print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
 def _uc_text(settings: dict) -> str:
