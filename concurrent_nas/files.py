@@ -86,6 +86,30 @@ def check_output(
     return path
 
 
+def check_writable(directory: str | Path, *, why: str = "") -> Path:
+    """``directory`` once a file has been created in it and removed again.
+
+    A command that measures or trains for a long time calls this first, so a read-only
+    directory (or file system) is refused before any work rather than after it. A real
+    write, not ``os.access``: that says yes to root on a read-only mount.
+
+    Raises
+    ------
+    CnasError
+        If no file can be created in ``directory``.
+    """
+    import tempfile
+
+    directory = Path(directory)
+    try:
+        fd, name = tempfile.mkstemp(prefix=".cnas-probe-", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise CnasError(f"cannot write to {directory}: {exc.strerror}{why}; make it writable or copy the run") from None
+    os.close(fd)
+    unlink_quietly(Path(name))
+    return directory
+
+
 def unlink_quietly(path: Path) -> None:
     # The cleanup must not replace the error being reported (a read-only directory
     # refuses the unlink just as it refused the write).

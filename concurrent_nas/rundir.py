@@ -22,7 +22,7 @@ import pandas as pd
 
 from . import dag as dagmod
 from .errors import CnasError
-from .files import atomic_output, check_output, unlink_quietly  # noqa: F401 (re-exported: the run's writers)
+from .files import atomic_output, check_output, check_writable, unlink_quietly  # noqa: F401 (re-exported: the run's writers)
 
 # Every file of a run directory is named here and nowhere else.
 MANIFEST = "manifest.json"

@@ -147,3 +147,50 @@ def test_force_overwrites_an_output_file_and_xlsx_is_refused(small_dp_run, tmp_p
     assert cnas(["params", str(small_dp_run), "--out", str(tmp_path / "t.xlsx")]) == 2
     one_error_line(capsys, "unsupported extension '.xlsx'; use one of .csv, .json, .md")
     assert not (tmp_path / "t.xlsx").exists()
+
+
+# -- latency and train: refused before anything is measured or trained ----------------------
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--units", "1,100"], "architecture 0 has 8 vertices, too few for 100 units"),
+        (["--simulate-units", "0"], "--simulate-units must be positive, got 0"),
+        (["--units", "2", "--simulate-units", "4,50"], "too few for 50 units"),
+    ],
+)
+def test_latency_unit_counts_are_checked_before_measuring(tmp_path, capsys, extra, message):
+    run = tmp_path / "run"
+    assert cnas(["sample", "--gen", "chain", "--n", "2", "--nodes", "6", "--out", str(run)]) == 0
+    before = snapshot(run)
+    capsys.readouterr()
+    assert cnas(["latency", str(run), "--repeats", "1", "--warmup", "0", *extra]) == 2
+    one_error_line(capsys, message)
+    assert snapshot(run) == before
+
+
+@pytest.mark.parametrize("command", [["latency", "--units", "1", "--repeats", "1"], ["score", "--units", "2"],
+                                     ["train", "--dataset", "digits", "--epochs", "1"]])  # fmt: skip
+def test_read_only_run_is_refused_before_any_work(tmp_path, capsys, monkeypatch, command):
+    # Tests run as root, where chmod does not stop writes: the read-only file system is
+    # injected as the OSError creating any file in the run directory raises.
+    import errno
+    import tempfile
+
+    run = tmp_path / "run"
+    assert cnas(["sample", "--gen", "chain", "--n", "1", "--nodes", "4", "--out", str(run)]) == 0
+    mkstemp = tempfile.mkstemp
+
+    def read_only(*args, dir=None, **kwargs):
+        if dir is not None and os.path.samefile(dir, run):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return mkstemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    before = snapshot(run)
+    capsys.readouterr()
+    assert cnas([command[0], str(run), *command[1:]]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith(f"cnas: error: cannot write to {run}: Read-only file system (nothing")
+    assert "Traceback" not in err and snapshot(run) == before

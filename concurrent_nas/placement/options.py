@@ -83,8 +83,10 @@ class LatencyOptions:
     calibrate: bool = True
 
     def __post_init__(self) -> None:
-        if not self.units or min(self.units) < 1:
-            raise CnasError(f"--units must be positive, got {','.join(map(str, self.units))}")
+        for flag, counts in (("--units", self.units), ("--simulate-units", self.simulate_units)):
+            if (flag == "--units" and not counts) or any(isinstance(u, bool) or not isinstance(u, int) or u < 1
+                                                         for u in counts):
+                raise CnasError(f"{flag} must be positive, got {','.join(map(str, counts)) or 'none'}")
         bad = [p for p in self.placements if p not in PLACEMENTS]
         if bad or not self.placements:
             raise CnasError(f"unknown placement '{bad[0] if bad else ''}'; choose from {', '.join(PLACEMENTS)}")

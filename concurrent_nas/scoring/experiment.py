@@ -25,6 +25,7 @@ from ..rundir import (
     SCORES_SIDECAR,
     Run,
     check_output,
+    check_writable,
     load_architectures,
     run_lock,
     write_json,
@@ -156,6 +157,7 @@ def score_run(
                     else pd.DataFrame(columns=FAILURE_COLUMNS))
         return ScoringResult(run.path, config, run.scores, failures, scores_path, cached=True)
 
+    check_writable(run.path, why=" (nothing was scored)")
     with run_lock(run.path, "scored"):
         return _score_locked(run, config, records, fp, workers=workers, scheduler=scheduler,
                              timeout=timeout, progress=progress)

@@ -20,7 +20,7 @@ import pandas as pd
 
 from .. import dag as dagmod
 from ..errors import CnasError
-from ..rundir import ACCURACY, CHECKPOINTS, HISTORY, load_architectures, require_run, upsert_table
+from ..rundir import ACCURACY, CHECKPOINTS, HISTORY, check_writable, load_architectures, require_run, upsert_table
 from .baselines import BASELINES
 from .data import ImageData, dataset_key
 from .loop import TrainConfig, count_flops, count_parameters, derive_seed, train_model
@@ -200,7 +200,7 @@ def train_run(
     pandas.DataFrame
         The rows of ``accuracy.parquet`` written by this call.
     """
-    run = require_run(run)
+    run = check_writable(require_run(run), why=" (nothing was trained)")
     found = candidates(run, data, ids=ids, baselines=baselines, settings=settings, seed=config.seed,
                        match_params=match_params)
     if not found:
