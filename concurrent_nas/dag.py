@@ -141,6 +141,11 @@ def validate(dag: nx.DiGraph) -> nx.DiGraph:
         If the graph is not a ``networkx.DiGraph`` (a multigraph is refused), has a
         cycle, non-integer vertices, or not exactly one source and one sink.
     """
+    if isinstance(dag, nx.Graph) and not dag.is_directed():
+        raise CnasError(
+            f"architecture is an undirected networkx.{type(dag).__name__}; pass a networkx.DiGraph "
+            "(concurrent_nas.dag.orient orients an undirected graph's edges by depth-first search)"
+        )
     if not isinstance(dag, nx.DiGraph):
         raise CnasError(
             f"architecture must be a networkx.DiGraph, got {type(dag).__name__}; "

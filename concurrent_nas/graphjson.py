@@ -13,7 +13,8 @@ from .files import atomic_output
 
 
 def to_node_link(dag: nx.DiGraph) -> dict:
-    """Node-link form (``links`` key, as every networkx version reads it)."""
+    """Node-link form (``links`` key, as every networkx version reads it) of a valid architecture."""
+    dagmod.validate(dag)  # never write a file that read_graph would refuse
     data = nx.node_link_data(dag, edges="links")
     data["graph"] = {k: v for k, v in data["graph"].items() if _jsonable(v)}
     return data

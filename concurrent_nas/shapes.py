@@ -198,7 +198,7 @@ def _checked_order(dag: nx.DiGraph) -> list[int]:
     Scoring calls this on thousands of DAGs; anything unusual goes to ``validate`` for
     its error message.
     """
-    if not isinstance(dag, nx.DiGraph) or dag.number_of_nodes() < 2:
+    if not isinstance(dag, nx.DiGraph) or dag.is_multigraph() or dag.number_of_nodes() < 2:
         dagmod.validate(dag)
     indegree = {}
     for v, d in dag.in_degree():

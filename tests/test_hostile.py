@@ -194,3 +194,27 @@ def test_read_only_run_is_refused_before_any_work(tmp_path, capsys, monkeypatch,
     err = capsys.readouterr().err
     assert err.splitlines()[-1].startswith(f"cnas: error: cannot write to {run}: Read-only file system (nothing")
     assert "Traceback" not in err and snapshot(run) == before
+
+
+# -- graph types: every entry point goes through dag.validate ------------------------------
+
+
+@pytest.mark.parametrize("kind, message", [("MultiDiGraph", "is a MultiDiGraph; pass a networkx.DiGraph"),
+                                           ("Graph", "undirected networkx.Graph; pass a networkx.DiGraph"),
+                                           ("MultiGraph", "undirected networkx.MultiGraph; pass a networkx.DiGraph")])
+@pytest.mark.parametrize("entry", ["shape_pass", "build_network", "score_architecture", "write_graph"])
+def test_unsupported_graph_types_are_refused_naming_what_to_pass(tmp_path, kind, message, entry):
+    import networkx as nx
+
+    import concurrent_nas as cn
+
+    graph = getattr(nx, kind)(cn.generate("dp", 8, 0))
+    call = {
+        "shape_pass": lambda: cn.shape_pass(graph),
+        "build_network": lambda: cn.build_network(graph),
+        "score_architecture": lambda: cn.score_architecture(graph, units=(2,), eps=(0.1,)),
+        "write_graph": lambda: cn.write_graph(graph, tmp_path / "g.json"),
+    }[entry]
+    with pytest.raises(cn.CnasError, match=message):
+        call()
+    assert os.listdir(tmp_path) == []
