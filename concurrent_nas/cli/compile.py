@@ -21,6 +21,10 @@ def register(sub) -> None:
     add_compile_options(p)
     p.add_argument("--save", metavar="FILE", help="build the model and save architecture + weights to FILE")
     p.add_argument("--init-seed", type=int, default=0, help="seed of the initial weights for --save (default 0)")
+    p.add_argument("--export", choices=("onnx", "pt2", "torchscript"),
+                   help="also write a portable model to --out, kept only if its logits match PyTorch's "
+                   "(onnx: load with onnxruntime; pt2: torch.export.load; torchscript: torch.jit.load)")
+    p.add_argument("--out", metavar="FILE", help="file for --export")
     p.add_argument("--check", action="store_true",
                    help="also build the model, run one image through it and compare every vertex's shape")
     p.set_defaults(func=run)
@@ -60,6 +64,7 @@ def run(args) -> int:
     from ..shapes import shape_pass
 
     settings = compile_settings_from_args(args)
+    _check_export_args(args)
     path_is_run = not (str(args.source).endswith(".json"))
     if not path_is_run and args.rank is not None:
         raise CnasError(f"--rank needs a run directory; {args.source} is one graph")
@@ -78,7 +83,7 @@ def run(args) -> int:
         f"{sum(len(s) for s in table['scaling_blocks'])} scaling blocks, "
         f"activations {table['out_bytes'].sum() / 2**20:.2f} MiB"
     )
-    if args.save or args.check:
+    if args.save or args.check or args.export:
         from ..compiler import build_network, save_model
 
         net = build_network(dag, settings, init_seed=args.init_seed)
@@ -90,8 +95,30 @@ def run(args) -> int:
             print(f"check: every vertex's output shape and the parameter count ({built:,}) match the shape pass")
         if args.save:
             save_model(net, args.save)
-            print(f"saved {args.save} (load with concurrent_nas.compiler.load_model)")
+            print(f"saved {args.save} (load with concurrent_nas.load_model)")
+        if args.export:
+            from ..compiler.export import CHECK_BATCH, FORMATS, export_model
+
+            diff = export_model(net, args.out, args.export, seed=args.init_seed)
+            print(f"exported {args.out} ({args.export}; load with {FORMATS[args.export]}): its logits on "
+                  f"{CHECK_BATCH} seeded images are within {diff:.2g} of PyTorch's")
     return 0
+
+
+def _check_export_args(args) -> None:
+    """--export and --out go together, and the file's directory must exist (checked before any work)."""
+    from pathlib import Path
+
+    if args.export and not args.out:
+        raise CnasError(f"--export {args.export} needs --out FILE")
+    if args.out and not args.export:
+        raise CnasError("--out is the file of --export; add --export onnx|pt2|torchscript (or use --save FILE)")
+    if args.export:
+        from ..compiler.export import check_export_format
+
+        check_export_format(args.export)
+        if not Path(args.out).parent.is_dir():
+            raise CnasError(f"cannot write {args.out}: directory {Path(args.out).parent} does not exist; create it first")
 
 
 def _check_shapes(net, table) -> list[int]:
