@@ -112,6 +112,9 @@ def fit_compute_model(rows: list[dict]) -> ComputeModel:
     y = np.array([r["seconds"] for r in rows])
     x = np.array([[1.0, r["flops"], r["bytes"]] for r in rows]) / y[:, None]
     coef, _ = nnls(x, np.ones(len(rows)))
+    if coef[1] <= 0:  # bytes explained all of it (small grids, noise): FLOPs alone then
+        coef, _ = nnls(x[:, :2], np.ones(len(rows)))
+        coef = np.append(coef, 0.0)
     overhead, per_flop, per_byte = coef
     if per_flop <= 0:
         raise CnasError("block times do not grow with FLOPs on this host; re-run `cnas profile` on a quieter host")
