@@ -298,7 +298,37 @@ def fig9(args) -> dict:
                              "cs_median": med, "cs_q25": q25, "cs_q75": q75,
                              "eta": g["eta"].median(), "comm_norm": g["comm_norm"].median(),
                              "delta_w": g["delta_w"].median(), "entropy": g["entropy"].median()})
-    return {"rows": rows}
+    return {"rows": rows, "readme": readme_fig9(rows), "commit": git_commit()}
+
+
+def readme_fig9(rows: list[dict]) -> list[dict]:
+    """The README's Fig. 9 table: median [IQR] per generator, the lowest median in bold."""
+    cells: dict[tuple[int, int], dict[str, str]] = {}
+    lowest: dict[tuple[int, int], str] = {}
+    for r in rows:
+        key = (r["nodes"], r["units"])
+        cells.setdefault(key, {})[r["generator"]] = r
+        if key not in lowest or r["cs_median"] < cells[key][lowest[key]]["cs_median"]:
+            lowest[key] = r["generator"]
+    table = []
+    for (nodes, units), by_gen in sorted(cells.items()):
+        line = {"nodes": nodes, "n": units}
+        for gen in GENERATORS:
+            if gen in by_gen:
+                r = by_gen[gen]
+                median = f"{r['cs_median']:.2f}"
+                line[gen.upper()] = (f"**{median}**" if gen == lowest[(nodes, units)] else median) + \
+                    f" [{r['cs_q25']:.2f}–{r['cs_q75']:.2f}]"
+        table.append(line)
+    return table
+
+
+def git_commit() -> str:
+    """HEAD, with ``+dirty`` when the scoring code differs from it."""
+    code = ["concurrent_nas/scoring", "concurrent_nas/generators", "concurrent_nas/shapes.py", "concurrent_nas/dag.py"]
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", *code]).returncode
+    return head + ("+dirty" if dirty else "")
 
 
 def to_markdown(rows: list[dict]) -> str:
@@ -337,7 +367,9 @@ def main() -> None:
     if args.sizes and args.mode in ("sweep", "fig9"):
         name += "_" + "_".join(map(str, args.sizes))
     (RESULTS / f"bench_score_{name}.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
-    md = to_markdown(result["rows"])
+    md = (f"Commit {result['commit']}.\n\n" if "commit" in result else "") + to_markdown(result["rows"])
+    if "readme" in result:
+        md += "\nREADME table (median best CS [IQR], lowest median in bold):\n\n" + to_markdown(result["readme"])
     if "ratios" in result:
         md += "\n" + to_markdown(result["ratios"]) + f"\noverall mean Lambda fast / quality: {result['overall_lambda_ratio']:.4f}\n"
     if "shift" in result:
