@@ -25,9 +25,9 @@ from ..errors import CnasError
 from ..scoring import DEFAULT_EPS, score_architecture
 from ..shapes import CompileSettings, vertex_costs
 
-PLACEMENTS = ("kahypar", "paper", "kahypar-time", "paper-time", "single", "threads")
+PLACEMENTS = ("kahypar", "paper", "kahypar-time", "paper-time", "predicted", "single", "threads")
 #: Placements that need measured per-vertex times (see :func:`.timed.timed_assignment`).
-TIMED_PLACEMENTS = ("kahypar-time", "paper-time")
+TIMED_PLACEMENTS = ("kahypar-time", "paper-time", "predicted")
 
 
 def check_units(units: int) -> int:

@@ -45,7 +45,8 @@ class LatencyOptions:
         Unit counts to measure.
     placements : tuple of str
         Comma-separated: kahypar (scoring's partition), paper (appendix 6.1 heuristic),
-        kahypar-time and paper-time (both balanced by measured vertex times), threads (one
+        kahypar-time and paper-time (both balanced by measured vertex times), predicted (the
+        lowest simulated latency of those, a HEFT schedule and local moves), threads (one
         process, concurrent branches), single. One of :data:`.assign.PLACEMENTS` each.
     transports : tuple of str
         Comma-separated: gloo, shm (same host), nccl (GPUs, one per unit).

@@ -17,6 +17,7 @@ from ..scoring.hypergraph import hypergraph_from_costs
 from ..scoring.partition import partition_hypergraph
 from .assign import TIMED_PLACEMENTS, check_units, normalize_assignment, paper_assignment, single_assignment
 from .plan import build_plan
+from .search import PlacementCosts, best_placement
 from .simulate import TransferModel, simulate
 
 
@@ -39,7 +40,9 @@ def timed_assignment(
     three times the work of the other. ``paper-time`` runs the paper heuristic on
     measured per-vertex times; ``kahypar-time`` partitions the hypergraph weighted by
     measured time (costs still output bytes) for every ``eps`` and keeps the option the
-    simulator (:mod:`.simulate`, with ``transfer``) predicts fastest.
+    simulator (:mod:`.simulate`, with ``transfer``) predicts fastest. ``predicted`` keeps
+    the fastest of those, ``paper-time`` and a HEFT schedule, improved by local moves
+    (:func:`.search.best_placement`).
 
     Parameters
     ----------
@@ -57,15 +60,25 @@ def timed_assignment(
         return single_assignment(dag)
     if placement == "paper-time":
         return paper_assignment(dag, units, vertex_s)
+    if placement == "predicted":
+        pool = _time_partitions(dag, units, vertex_s, out_bytes, eps, seed)
+        pool["paper-time"] = paper_assignment(dag, units, vertex_s)
+        costs = PlacementCosts(vertex_s, out_bytes, image_bytes, transfer)
+        return best_placement(dag, units, costs, pool)[1]
     if placement != "kahypar-time":
         raise CnasError(f"unknown timed placement '{placement}'; choose one of {', '.join(TIMED_PLACEMENTS)}")
-    micro = {v: max(1, round(float(vertex_s[v]) * 1e6)) for v in dag}
-    hg = hypergraph_from_costs(dag, micro, {v: int(out_bytes[v]) for v in dag}, kind="measured-time")
     best, best_latency = None, float("inf")
-    for e in eps:
-        parts = partition_hypergraph(hg, units, float(e), seed=seed)
-        assignment = normalize_assignment(dag, dict(zip(hg.vertices, parts)), units)
+    for assignment in _time_partitions(dag, units, vertex_s, out_bytes, eps, seed).values():
         latency = simulate(build_plan(dag, assignment, units), vertex_s, out_bytes, image_bytes, transfer).latency_s
         if latency < best_latency - 1e-12:
             best, best_latency = assignment, latency
     return best
+
+
+def _time_partitions(dag, units, vertex_s, out_bytes, eps, seed) -> dict[str, dict[int, int]]:
+    """KaHyPar partitions weighted by measured time (costs: output bytes), by ``kahypar-time-eps<eps>``."""
+    micro = {v: max(1, round(float(vertex_s[v]) * 1e6)) for v in dag}
+    hg = hypergraph_from_costs(dag, micro, {v: int(out_bytes[v]) for v in dag}, kind="measured-time")
+    return {f"kahypar-time-eps{e:g}": normalize_assignment(
+                dag, dict(zip(hg.vertices, partition_hypergraph(hg, units, float(e), seed=seed))), units)
+            for e in eps}
