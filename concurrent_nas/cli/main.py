@@ -87,7 +87,9 @@ def choice_hint(message: str) -> str:
 def _close(pairs: list[tuple[str, list[str]]]) -> str:
     hints = []
     for given, options in pairs:
-        close = difflib.get_close_matches(given, options, n=1, cutoff=0.6)
+        # A unique prefix first ('mtk' -> 'mtkahypar'), then difflib's closest spelling.
+        starts = [o for o in options if o.startswith(given)]
+        close = starts if len(starts) == 1 else difflib.get_close_matches(given, options, n=1, cutoff=0.6)
         if close:
             hints.append(f"'{close[0]}' for '{given}'" if len(pairs) > 1 else f"'{close[0]}'")
     return f"; did you mean {', '.join(hints)}?" if hints else ""

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import CnasError
 from .hypergraph import COSTS, UC_MODES, check_costs
-from .partition import DEFAULT_PRESET, PRESETS, REBALANCE_VERSION, preset_path
+from .partition import DEFAULT_PARTITIONER, DEFAULT_PRESET, PRESETS, REBALANCE_VERSION, check_partitioner, preset_path
 
 DEFAULT_UNITS = (4, 6, 8, 10)
 DEFAULT_EPS = (0.03, 0.1, 0.2, 0.3, 0.5)
@@ -51,6 +51,9 @@ class ScoreConfig:
     preset : {"fast", "quality"}, default "fast"
         KaHyPar configuration: fast (coarsening to 3k vertices, 1 initial partitioning
         run) or quality (the stock sea20: 20 runs).
+    partitioner : {"kahypar", "mtkahypar"}, default "kahypar"
+        Partitioning library: KaHyPar, or Mt-KaHyPar in its deterministic mode (the
+        mtkahypar extra; docs/scoring.md says which to use where).
     unit_bytes : float, optional
         U_c in bytes for Lambda' (default: the stem feature map). Must be positive.
     uc : {"global", "generator"}, default "global"
@@ -76,6 +79,7 @@ class ScoreConfig:
     c: float = 1.0
     seed: int = 0
     preset: str = DEFAULT_PRESET
+    partitioner: str = DEFAULT_PARTITIONER
     unit_bytes: float | None = None
     uc: str = "global"
     settings: Any = None
@@ -95,6 +99,7 @@ class ScoreConfig:
             raise CnasError(f"--costs must be one of {', '.join(COSTS)}, got {self.costs!r}")
         if self.preset not in PRESETS:
             raise CnasError(f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        check_partitioner(self.partitioner)
         if isinstance(self.chunk, bool) or not isinstance(self.chunk, int) or self.chunk < 1:
             raise CnasError(f"--chunk-size must be at least 1, got {self.chunk}")
         for name in ("a", "b", "c"):
@@ -125,6 +130,8 @@ class ScoreConfig:
         # The preset's content, not just its name: an edited preset must not pass old
         # checkpoints or an old scores.parquet off as current.
         out["preset_sha256"] = hashlib.sha256(Path(preset_path(self.preset)).read_bytes()).hexdigest()[:16]
+        if self.partitioner == DEFAULT_PARTITIONER:
+            del out["partitioner"]  # so scores and checkpoints made before the choice existed still match
         out["rebalance"] = REBALANCE_VERSION  # partitions are KaHyPar's, then rebalanced
         return out
 

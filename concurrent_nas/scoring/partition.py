@@ -265,11 +265,11 @@ def check_partitioner(name: str) -> str:
     if name not in PARTITIONERS:
         raise CnasError(f"--partitioner must be one of {', '.join(PARTITIONERS)}, got {name!r}")
     if name == "mtkahypar":
-        import importlib.util
-
-        if importlib.util.find_spec("mtkahypar") is None:
+        try:
+            import mtkahypar  # noqa: F401
+        except ImportError:
             raise CnasError("--partitioner mtkahypar needs the mtkahypar package: "
-                            "pip install 'concurrent-nas[mtkahypar]'")
+                            "pip install 'concurrent-nas[mtkahypar]'") from None
     return name
 
 

@@ -78,6 +78,7 @@ def score_records(records: Sequence[dict], config: ScoreConfig) -> pd.DataFrame:
                 c=config.c,
                 seed=config.seed,
                 preset=config.preset,
+                partitioner=config.partitioner,
             )
             for key in reversed(ID_COLUMNS):
                 frame.insert(0, key, rec[key])

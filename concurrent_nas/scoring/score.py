@@ -19,7 +19,7 @@ from .metrics import (
     part_weights,
 )
 from .config import DEFAULT_EPS, DEFAULT_UNITS, ScoreConfig, as_tuple, data_unit
-from .partition import DEFAULT_PRESET, KahyparInput, check_units_eps, partition_hypergraph
+from .partition import DEFAULT_PARTITIONER, DEFAULT_PRESET, KahyparInput, check_units_eps, partition_hypergraph
 
 SCORE_COLUMNS = [
     "units", "eps", "delta_w", "comm_bytes", "comm_norm", "eta", "cs", "entropy",
@@ -36,6 +36,7 @@ def partition_dag(
     settings=None,
     seed: int = 0,
     preset: str = DEFAULT_PRESET,
+    partitioner: str = DEFAULT_PARTITIONER,
 ) -> dict[int, int]:
     """Split ``dag`` over ``units`` units with KaHyPar: ``{vertex: part}``.
 
@@ -55,10 +56,12 @@ def partition_dag(
         KaHyPar seed: the same seed gives the same partition.
     preset : {"fast", "quality"}
         Shipped KaHyPar configuration.
+    partitioner : {"kahypar", "mtkahypar"}, default "kahypar"
+        Partitioning library (see :func:`.partition.partition_hypergraph`).
     """
     dagmod.validate(dag)
     hg = build_hypergraph(dag, costs, settings)
-    parts = partition_hypergraph(hg, units, eps, seed=seed, preset=preset)
+    parts = partition_hypergraph(hg, units, eps, seed=seed, preset=preset, partitioner=partitioner)
     return dict(zip(hg.vertices, parts))
 
 
@@ -85,6 +88,7 @@ def score_hypergraph(
     c: float = 1.0,
     seed: int = 0,
     preset: str = DEFAULT_PRESET,
+    partitioner: str = DEFAULT_PARTITIONER,
 ) -> pd.DataFrame:
     """Score a prepared hypergraph; see :func:`score_architecture` for the columns."""
     units = as_tuple(units, "units")
@@ -100,7 +104,8 @@ def score_hypergraph(
     for k in units:
         eta = longest_path_ratio(longest_path, n, k)
         for e in eps:
-            parts = partition_hypergraph(hg, k, e, seed=seed, preset=preset, prepared=prepared)
+            parts = partition_hypergraph(hg, k, e, seed=seed, preset=preset, prepared=prepared,
+                                         partitioner=partitioner)
             weights = part_weights(hg.weights, parts, k)
             delta_w = load_variability(weights)
             comm = communication(hg.hyperedges, hg.costs, parts)
@@ -145,6 +150,7 @@ def score_architecture(
     preset: str = DEFAULT_PRESET,
     unit_bytes: float | None = None,
     uc: str = "global",
+    partitioner: str = DEFAULT_PARTITIONER,
 ) -> pd.DataFrame:
     """Concurrency score of one architecture for every (units, eps) option (paper §3.3).
 
@@ -172,6 +178,8 @@ def score_architecture(
     uc : {"global", "generator"}, default "global"
         ``"generator"``: U_c is the paper's smallest communication of an edge, here the
         cheapest feature map ``dag`` sends (:func:`architecture_unit`).
+    partitioner : {"kahypar", "mtkahypar"}, default "kahypar"
+        Partitioning library (Mt-KaHyPar in its deterministic mode; the mtkahypar extra).
 
     Returns
     -------
@@ -191,7 +199,8 @@ def score_architecture(
     ([4], True)
     """
     # The config checks every value with the flag's message (uc, unit_bytes, costs).
-    config = ScoreConfig(units=units, eps=eps, costs=costs, unit_bytes=unit_bytes, uc=uc, settings=settings)
+    config = ScoreConfig(units=units, eps=eps, costs=costs, unit_bytes=unit_bytes, uc=uc, settings=settings,
+                         partitioner=partitioner)
     dagmod.validate(dag)
     hg = build_hypergraph(dag, costs, settings)
     return score_hypergraph(
@@ -205,4 +214,5 @@ def score_architecture(
         c=c,
         seed=seed,
         preset=preset,
+        partitioner=partitioner,
     )
