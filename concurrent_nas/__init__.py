@@ -57,6 +57,8 @@ _LAZY = {
     "EstimateConfig": "concurrent_nas.training.estimate",
     # figures
     "report_runs": "concurrent_nas.analysis",
+    # architecture search (the package is callable too: importing it shadows this name)
+    "search": "concurrent_nas.search",
 }
 
 
