@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 import networkx as nx
 
-from .errors import CnasError
+from .errors import INT64_MAX, CnasError
 
 
 def dfs_orient(graph: nx.Graph) -> nx.DiGraph:
@@ -162,9 +162,9 @@ def validate(dag: nx.DiGraph) -> nx.DiGraph:
         raise CnasError(
             f"architecture has {dag.number_of_nodes()} vertices; it needs at least an input and an output"
         )
-    bad = [v for v in dag if not isinstance(v, int) or isinstance(v, bool)]
+    bad = [v for v in dag if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= INT64_MAX]
     if bad:
-        raise CnasError(f"vertex ids must be integers, got {bad[0]!r}")
+        raise CnasError(f"vertex ids must be integers in 0..{INT64_MAX} (they are stored as int64), got {bad[0]!r}")
     if not nx.is_directed_acyclic_graph(dag):
         cycle = nx.find_cycle(dag)
         raise CnasError(

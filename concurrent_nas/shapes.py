@@ -46,7 +46,7 @@ import networkx as nx
 import pandas as pd
 
 from . import dag as dagmod
-from .errors import CnasError
+from .errors import INT64_MAX, CnasError
 
 STAGING_MODES = ("uniform", "greedy", "probabilistic")
 
@@ -202,7 +202,7 @@ def _checked_order(dag: nx.DiGraph) -> list[int]:
         dagmod.validate(dag)
     indegree = {}
     for v, d in dag.in_degree():
-        if type(v) is not int:
+        if type(v) is not int or not 0 <= v <= INT64_MAX:
             dagmod.validate(dag)
         indegree[v] = d
     ready = [v for v, d in indegree.items() if d == 0]

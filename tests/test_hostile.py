@@ -218,3 +218,37 @@ def test_unsupported_graph_types_are_refused_naming_what_to_pass(tmp_path, kind,
     with pytest.raises(cn.CnasError, match=message):
         call()
     assert os.listdir(tmp_path) == []
+
+
+# -- numbers out of range for their type: one check (errors.check_integer) -----------------
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["sample", "--gen", "dp", "--seed", str(2**70)], "seed (--seed) must be an integer in 0..9223372036854775807"),
+        (["sample", "--gen", "dp", "--nodes", str(10**6)], "nodes (--nodes) must be an integer in 1..4000"),
+        (["sample", "--gen", "dp", "--n", str(10**9), "--nodes", "40"], "need about"),
+        (["latency", "{run}", "--units", "2", "--master", "127.0.0.1:70000", "--rank", "1"],
+         "--master's port must be an integer in 1..65535, got 70000"),
+    ],
+)
+def test_numbers_out_of_range_are_one_line(tmp_path, capsys, argv, message):
+    run = tmp_path / "run"
+    assert cnas(["sample", "--gen", "chain", "--n", "1", "--nodes", "4", "--out", str(run)]) == 0
+    before = snapshot(tmp_path)
+    capsys.readouterr()
+    argv = [a.format(run=run) for a in argv]
+    assert cnas([*argv, *(["--out", str(tmp_path / "new")] if argv[0] == "sample" else [])]) == 2
+    one_error_line(capsys, message)
+    assert snapshot(tmp_path) == before
+
+
+def test_api_seed_must_be_whole(tmp_path):
+    import concurrent_nas as cn
+
+    with pytest.raises(cn.CnasError, match=r"seed \(--seed\) must be an integer in 0\.\..*got 1\.5"):
+        cn.write_run(tmp_path / "r", "dp", 2, seed=1.5)
+    with pytest.raises(cn.CnasError, match="vertex ids must be integers in 0..9223372036854775807"):
+        cn.shape_pass(__import__("networkx").DiGraph([(-1, 0), (0, 1)]))
+    assert os.listdir(tmp_path) == []

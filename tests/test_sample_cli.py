@@ -254,7 +254,7 @@ def test_write_run_is_what_the_command_does(tmp_path, small_dp_run):
 
     with pytest.raises(CnasError, match="already exists"):
         write_run(out, "dp", 2)
-    with pytest.raises(CnasError, match="count must be a positive integer"):
+    with pytest.raises(CnasError, match=r"count \(--n\) must be an integer in 1\.\."):
         write_run(tmp_path / "none", "dp", 0)
     assert not (tmp_path / "none").exists()
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import dag as dagmod
-from ..errors import CnasError
+from ..errors import CnasError, check_integer
 from ..rundir import LATENCY, Run, check_writable, load_architectures, read_table, write_table
 from ..shapes import CompileSettings
 from .assign import make_assignment
@@ -220,8 +220,9 @@ def latency_unit(
     host, _, port = master.rpartition(":")
     if not port.isdigit():
         raise CnasError(f"--master expects HOST:PORT, got '{master}'")
+    port = check_integer(int(port), "--master's port", low=1, high=65535)
     if rank == 0:
-        check_port(host or "127.0.0.1", int(port))
+        check_port(host or "127.0.0.1", port)
     placement, transport = options.placements[0], options.transports[0]
     archs = load_architectures(source, ids)
     check_units_fit(archs, options)
