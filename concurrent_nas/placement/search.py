@@ -77,7 +77,8 @@ class PlacementEvaluator:
             physical = {plan.assignment[v]: int(assignment[v]) for v in plan.assignment}
             free = iter(sorted(set(range(self.units)) - set(physical.values())))
             for u in range(self.units):  # idle units: any unused physical unit
-                physical.setdefault(u, next(free))
+                if u not in physical:
+                    physical[u] = next(free)
             t = self.costs.transfer
             links = {}
             for a in range(self.units):
@@ -235,7 +236,7 @@ def best_placement(
     pool = dict(candidates)
     pool["heft"] = heft_assignment(dag, units, costs)
     scored = {name: evaluator.latency(a) for name, a in pool.items()}
-    name = min(scored, key=lambda n: (scored[n], n))
+    name = min(scored, key=scored.__getitem__)  # ties: the first candidate given, HEFT last
     budget = int(round(DEFAULT_MOVES_PER_VERTEX * dag.number_of_nodes())) if moves is None else moves
     assignment, seconds = local_moves(evaluator, pool[name], budget=budget)
     if seconds < scored[name] - 1e-12:
