@@ -2,13 +2,13 @@
 
 Usage::
 
-    cnas sample --gen er --n 1000 --out runs/t4-er      # likewise ba, ws, dp
     python benchmarks/table4_breakdown.py [--stem 32 --cap 256 --image 32] [--count 300]
 
-For the first ``count`` architectures of each ``runs/t4-<gen>`` run and both staging
-modes it prints: the share of blocks whose output reached the channel cap, the number
+For architectures 0 .. count-1 (seed 0, the first rows of ``cnas sample --gen G --n 1000``)
+of each generator at its current defaults and both staging modes it prints: the share of blocks whose output reached the channel cap, the number
 of 1x1 scaling convolutions per architecture, the share of parameters in them, and the
-parameters outside them. Writes ``benchmarks/results/table4_breakdown_stem<S>_cap<C>.md``.
+parameters outside them. Writes ``benchmarks/results/table4_breakdown_stem<S>_cap<C>.md``,
+naming the commit it was made at.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench_fidelity import git_commit, population
 from concurrent_nas.analysis.tables import markdown_table
-from concurrent_nas.rundir import read_architectures, row_to_dag
 from concurrent_nas.shapes import CompileSettings, plan_network
 
 RESULTS = Path(__file__).parent / "results"
@@ -55,12 +55,10 @@ def main() -> None:
     parser.add_argument("--cap", type=int, default=256)
     parser.add_argument("--image", type=int, default=32)
     parser.add_argument("--count", type=int, default=300)
-    parser.add_argument("--runs", default="runs/t4-{gen}")
     args = parser.parse_args()
     rows = []
     for gen in ("er", "ba", "ws", "dp"):
-        table = read_architectures(args.runs.format(gen=gen)).head(args.count)
-        dags = [row_to_dag(r) for r in table.itertuples(index=False)]
+        dags = population(gen, args.count)
         for mode in ("greedy", "probabilistic"):
             settings = CompileSettings(stem_channels=args.stem, channel_cap=args.cap, image_size=args.image, staging=mode)
             rows.append({"generator": gen, "staging": mode, **breakdown(dags, settings)})
@@ -69,7 +67,8 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"table4_breakdown_stem{args.stem}_cap{args.cap}.md"
     out.write_text(
-        f"stem {args.stem}, cap {args.cap}, image {args.image}, first {args.count} architectures per generator\n\n"
+        f"Commit {git_commit()}. stem {args.stem}, cap {args.cap}, image {args.image}, architectures 0..{args.count - 1} "
+        "(seed 0) per generator at its current defaults\n\n"
         f"{text}\n\nCommand: `python benchmarks/table4_breakdown.py --stem {args.stem} --cap {args.cap} "
         f"--image {args.image} --count {args.count}`\n"
     )
