@@ -40,7 +40,7 @@ CHECKPOINTS = "checkpoints"
 
 #: The columns every reader of a table may rely on (a table lacking one is refused).
 REQUIRED_COLUMNS = {
-    ARCHITECTURES: ("arch_id", "generator", "nodes", "width_profile"),
+    ARCHITECTURES: ("arch_id", "generator", "params", "nodes", "seed", "vertices", "width_profile", "edge_list"),
     SCORES: ("arch_id", "generator", "nodes", "units", "eps", "cs", "comm_bytes", "entropy"),
     LATENCY: ("arch_id", "generator", "nodes", "units", "median_ms"),
     ACCURACY: ("arch_id", "generator", "nodes", "dataset", "top1"),
@@ -231,11 +231,43 @@ def read_table(run: str | Path, name: str, *, made_by: str) -> pd.DataFrame:
     if not path.exists():
         raise CnasError(f"{run} has no {name}; produce it with `{made_by}`")
     try:
-        return load_parquet(path)
+        frame = load_parquet(path)
     except Exception as exc:  # pyarrow raises several types for damaged files
         raise CnasError(
             f"{path} is corrupt ({type(exc).__name__}); delete it and re-run `{made_by}`"
         ) from None
+    problem = schema_problem(name, frame)
+    if problem:
+        raise CnasError(f"{path} is damaged ({problem}); re-create it with `{made_by}`")
+    return frame
+
+
+def schema_problem(name: str, frame: pd.DataFrame) -> str:
+    """What is wrong with table ``name``'s columns, or ``""``: the one check every reader shares.
+
+    Required columns (:data:`REQUIRED_COLUMNS`) must be there and ``arch_id`` must hold
+    integers; ``architectures.parquet`` must also have rows, unique ids and JSON
+    parameters.
+    """
+    missing = [c for c in REQUIRED_COLUMNS.get(name, ()) if c not in frame.columns]
+    if missing:
+        return f"lacks column(s) {', '.join(missing)}"
+    if "arch_id" in frame.columns and len(frame) and not pd.api.types.is_integer_dtype(frame["arch_id"]):
+        return f"arch_id holds {frame['arch_id'].dtype} values, not integers"
+    if name != ARCHITECTURES:
+        return ""
+    if frame.empty:
+        return "no architectures"
+    duplicated = frame["arch_id"][frame["arch_id"].duplicated()]
+    if len(duplicated):
+        return f"arch_id {int(duplicated.iloc[0])} appears more than once"
+    for arch_id, params in zip(frame["arch_id"], frame["params"]):
+        try:
+            if not isinstance(json.loads(params), dict):
+                raise ValueError
+        except (TypeError, ValueError):
+            return f"params of architecture {int(arch_id)} is not a JSON object"
+    return ""
 
 
 def read_architectures(run: str | Path) -> pd.DataFrame:
@@ -279,7 +311,8 @@ def load_architectures(
         missing = sorted(set(ids) - set(table["arch_id"]))
         if missing:
             raise CnasError(
-                f"{source} has no architecture {missing[0]} (ids run 0..{len(table) - 1})"
+                f"{source} has no architecture {missing[0]} (ids run "
+                f"{int(table['arch_id'].min())}..{int(table['arch_id'].max())})"
             )
         table = table[table["arch_id"].isin(ids)]
     return [(int(r.arch_id), r.generator, row_to_dag(r)) for r in table.itertuples(index=False)]
@@ -346,9 +379,6 @@ class Run:
         frame = read_table(self.path, name, made_by=made_by)
         if frame.empty:
             raise CnasError(f"{self.file(name)} has no rows; delete it and re-run `{made_by}`")
-        missing = [c for c in REQUIRED_COLUMNS.get(name, ()) if c not in frame.columns]
-        if missing:
-            raise CnasError(f"{self.file(name)} lacks column(s) {', '.join(missing)}; re-create it with `{made_by}`")
         return frame
 
     def write(self, name: str, frame: pd.DataFrame) -> Path:

@@ -252,3 +252,46 @@ def test_api_seed_must_be_whole(tmp_path):
     with pytest.raises(cn.CnasError, match="vertex ids must be integers in 0..9223372036854775807"):
         cn.shape_pass(__import__("networkx").DiGraph([(-1, 0), (0, 1)]))
     assert os.listdir(tmp_path) == []
+
+
+# -- damaged tables: one schema check (rundir.schema_problem) behind every reader ----------
+
+
+def damage(frame, how: str):
+    import pandas as pd
+
+    if how == "missing column":
+        return frame.drop(columns=["edge_list"])
+    if how == "empty":
+        return frame.iloc[0:0]
+    if how == "duplicate ids":
+        return pd.concat([frame, frame.iloc[:1]], ignore_index=True)
+    if how == "ids as text":
+        return frame.assign(arch_id=frame["arch_id"].astype(str))
+    if how == "params not JSON":
+        return frame.assign(params="{oops")
+    raise AssertionError(how)
+
+
+@pytest.mark.parametrize("how, message", [
+    ("missing column", "lacks column(s) edge_list"),
+    ("empty", "no architectures"),
+    ("duplicate ids", "arch_id 0 appears more than once"),
+    ("ids as text", "arch_id holds object values, not integers"),
+    ("params not JSON", "params of architecture 0 is not a JSON object"),
+])  # fmt: skip
+@pytest.mark.parametrize("command", [["score", "--units", "2"], ["export", "0"], ["params"],
+                                     ["latency", "--units", "1"], ["train", "--dataset", "digits"]])  # fmt: skip
+def test_damaged_architectures_table_is_named_by_every_command(tmp_path, capsys, how, message, command):
+    from concurrent_nas.rundir import load_parquet, write_table
+
+    run = tmp_path / "run"
+    assert cnas(["sample", "--gen", "chain", "--n", "2", "--nodes", "4", "--out", str(run)]) == 0
+    path = run / rundir.ARCHITECTURES
+    write_table(damage(load_parquet(path), how), path)
+    before = snapshot(run)
+    capsys.readouterr()
+    assert cnas([command[0], str(run), *command[1:]]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith("cnas: error:") and message in err.splitlines()[-1], err
+    assert "Traceback" not in err and snapshot(run) == before
