@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import CnasError
-
-
-def progress_bar(total: int, desc: str, *, unit: str = "it"):
-    """A tqdm bar on a terminal; a silent stand-in when stderr is not a terminal."""
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit=unit, disable=not sys.stderr.isatty(), leave=False)
+from .progress import progress_bar  # noqa: F401  (lives in progress.py; importable from here as before)
 
 
 def parse_params(pairs: list[str] | None) -> dict[str, Any]:

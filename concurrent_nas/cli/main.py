@@ -25,7 +25,7 @@ PIPELINE_ORDER = ["sample", "generators", "export", "compile", "params", "score"
 def command_modules() -> list[str]:
     import concurrent_nas.cli as package
 
-    found = {m.name for m in pkgutil.iter_modules(package.__path__)} - {"main", "common"}
+    found = {m.name for m in pkgutil.iter_modules(package.__path__)} - {"main", "common", "progress"}
     return [n for n in PIPELINE_ORDER if n in found] + sorted(found - set(PIPELINE_ORDER))
 
 
