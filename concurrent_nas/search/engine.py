@@ -48,11 +48,15 @@ def record_differences(old: dict, new: dict) -> list[str]:
     for key in sorted(set(old) | set(new)):
         a, b = old.get(key), new.get(key)
         if key == "space" and isinstance(a, dict) and isinstance(b, dict):
-            diffs += [f"{d}: {a.get(d, 'absent')} -> {b.get(d, 'absent')}"
+            diffs += [f"space {d}: {a.get(d, 'absent')} -> {b.get(d, 'absent')}"
                       for d in sorted(set(a) | set(b)) if a.get(d) != b.get(d)]
         elif a != b:
-            diffs.append(f"{key}: {a} -> {b}")
+            diffs.append(f"{key}: {_text(a)} -> {_text(b)}")
     return diffs
+
+
+def _text(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
 def open_storage(url: str):

@@ -89,10 +89,13 @@ def trials_table(study, space: SearchSpace, config: SearchConfig) -> pd.DataFram
     table = pd.DataFrame(rows)
     if not len(table):
         return table
-    # A dimension holds numbers or text, never both, so Parquet can store it.
+    # A dimension holds numbers or text, never both, so Parquet can store it; integer
+    # dimensions stay integers beside trials that chose nothing yet.
     for name in space.dims:
         if table[name].map(lambda v: isinstance(v, str)).any():
             table[name] = table[name].astype("string")
+        elif table[name].dropna().map(lambda v: isinstance(v, int)).all():
+            table[name] = table[name].astype("Int64")
     return table
 
 
@@ -108,18 +111,24 @@ def pareto_table(trials: pd.DataFrame, config: SearchConfig) -> pd.DataFrame:
     return front.sort_values([config.objectives[0], "trial"], ascending=[ascending, True]).reset_index(drop=True)
 
 
-def write_front_run(out: Path, pareto: pd.DataFrame, space: SearchSpace, config: SearchConfig,
-                    command: str | None) -> None:  # fmt: skip
-    """The front's architectures as a run directory ``out/front`` (arch_id = trial number)."""
+def write_front_run(out: Path, pareto: pd.DataFrame, chosen: dict[int, dict], space: SearchSpace,
+                    config: SearchConfig, command: str | None) -> None:  # fmt: skip
+    """The front's architectures as a run directory ``out/front`` (arch_id = trial number).
+
+    ``chosen`` maps a trial number to the values it chose (``FrozenTrial.params``): the
+    table's columns may have been widened to floats by trials that chose nothing yet.
+    """
     from .. import __version__
 
     records, settings = [], {}
-    for row in pareto.to_dict("records"):  # native Python values, as the trial chose them
-        candidate = space.candidate({name: row[name] for name in space.dims})
+    for row in pareto.to_dict("records"):
+        candidate = space.candidate(chosen[int(row["trial"])])
         dag = candidate.dag()
         dag.graph["index"] = int(row["trial"])
         record = architecture_record(dag)
-        record.update({name: float(row[name]) for name in config.objectives})
+        # Prefixed: the table's own "params" column is the generator's parameters.
+        record.update({f"search_{name}": float(row[name]) for name in config.objectives})
+        record["param_count"] = int(row["params"])
         record["compile_settings"] = json.dumps(dataclasses.asdict(candidate.settings), sort_keys=True)
         records.append(record)
         settings[int(row["trial"])] = dataclasses.asdict(candidate.settings)
@@ -235,7 +244,8 @@ def write_outputs(out: Path, study, space: SearchSpace, config: SearchConfig, *,
     if len(trials):
         write_table(trials, out / TRIALS)
         write_table(pareto, out / PARETO)
-        write_front_run(out, pareto, space, config, command)
+        chosen = {t.number: t.params for t in study.get_trials(deepcopy=False)}
+        write_front_run(out, pareto, chosen, space, config, command)
         fig = pareto_figure(trials, pareto, config, baseline)
         with atomic_output(out / FIGURE, what="Pareto figure") as tmp:
             fig.savefig(tmp, dpi=120, format="png")

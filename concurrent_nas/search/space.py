@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ..errors import CnasError
 from ..generators import generate, get_generator, list_generators, params_json
 from ..generators.registry import ORIENTATION
@@ -180,7 +182,8 @@ class SearchSpace:
         return self.candidate(values)
 
     def candidate(self, values: Mapping[str, Any]) -> Candidate:
-        """The candidate of one trial's parameters (``FrozenTrial.params``)."""
+        """The candidate of one trial's parameters (``FrozenTrial.params`` or a ``trials.parquet`` row)."""
+        values = {k: v.item() if isinstance(v, np.generic) else v for k, v in values.items()}
         generator = values["generator"]
         spec = get_generator(generator)
         params = {p: values[f"{generator}.{p}"] for p in spec.defaults if f"{generator}.{p}" in values}
