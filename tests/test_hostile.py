@@ -295,3 +295,18 @@ def test_damaged_architectures_table_is_named_by_every_command(tmp_path, capsys,
     err = capsys.readouterr().err
     assert err.splitlines()[-1].startswith("cnas: error:") and message in err.splitlines()[-1], err
     assert "Traceback" not in err and snapshot(run) == before
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--weight-decay", "nan"], "--weight-decay must be a finite number >= 0, got nan"),
+    (["--weight-decay", "inf"], "--weight-decay must be a finite number >= 0, got inf"),
+    (["--seed", str(2**64)], "--seed must be an integer in 0..9223372036854775807"),
+])  # fmt: skip
+def test_train_settings_out_of_range_are_named_before_training(tmp_path, capsys, extra, message):
+    run = tmp_path / "run"
+    assert cnas(["sample", "--gen", "chain", "--n", "1", "--nodes", "4", "--out", str(run)]) == 0
+    before = snapshot(run)
+    capsys.readouterr()
+    assert cnas(["train", str(run), "--dataset", "digits", "--epochs", "1", *extra]) == 2
+    one_error_line(capsys, message)
+    assert snapshot(run) == before

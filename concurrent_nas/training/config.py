@@ -10,7 +10,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from ..errors import CnasError
+from ..errors import CnasError, check_integer
 
 AUGMENTATIONS = ("none", "flip-crop")
 
@@ -101,15 +101,15 @@ class TrainConfig:
                 raise CnasError(f"--lr must be a positive number, got {p.lr}")
             if not 0 <= p.momentum < 1:
                 raise CnasError(f"--momentum must be in [0, 1), got {p.momentum}")
-        if self.weight_decay < 0:
-            raise CnasError(f"--weight-decay must be >= 0, got {self.weight_decay}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):  # nan fails >= 0
+            raise CnasError(f"--weight-decay must be a finite number >= 0, got {self.weight_decay}")
         if self.augment not in AUGMENTATIONS:
             raise CnasError(f"--augment must be one of {', '.join(AUGMENTATIONS)}, got '{self.augment}'")
         if self.workers < 0:
             raise CnasError(f"--workers must be >= 0, got {self.workers}")
-        # numpy's SeedSequence, which derives every stream, takes no negative keys.
-        if self.seed < 0:
-            raise CnasError(f"--seed must be >= 0, got {self.seed}")
+        # numpy's SeedSequence, which derives every stream, takes no negative keys, and
+        # the seed is a column of accuracy.parquet (int64).
+        check_integer(self.seed, "--seed")
         if self.eval_batch_size < 1:
             raise CnasError(f"eval_batch_size must be at least 1, got {self.eval_batch_size}")
 
