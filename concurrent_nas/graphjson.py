@@ -34,6 +34,7 @@ def from_node_link(data: dict, *, where: str = "graph") -> nx.DiGraph:
     key = "edges" if "edges" in data else "links"
     if key not in data:
         raise CnasError(f"{where}: node-link graph has neither a 'links' nor an 'edges' list")
+    _check_layout(data, key, where)
     _check_links(data["nodes"], data[key], where)
     try:
         graph = nx.node_link_graph(data, directed=True, multigraph=False, edges=key)
@@ -52,6 +53,33 @@ def from_node_link(data: dict, *, where: str = "graph") -> nx.DiGraph:
     dag.graph["output"] = next(v for v in dag if dag.out_degree(v) == 0)
     dag.graph.setdefault("generator", "custom")
     return dag
+
+
+def _check_layout(data: dict, key: str, where: str) -> None:
+    # networkx reads what it is given in its own way (a "directed": false file becomes
+    # an undirected graph, a "graph" list a TypeError, a vertex listed twice one vertex);
+    # an architecture file has one layout, and anything else is named here.
+    nodes, links = data["nodes"], data[key]
+    if not isinstance(nodes, list) or not all(isinstance(n, dict) and "id" in n for n in nodes):
+        raise CnasError(f"{where}: 'nodes' must be a list of objects, each with an 'id'")
+    if not isinstance(links, list) or not all(isinstance(e, dict) and "source" in e and "target" in e for e in links):
+        raise CnasError(f"{where}: '{key}' must be a list of objects, each with a 'source' and a 'target'")
+    if not isinstance(data.get("graph", {}), dict):
+        raise CnasError(f"{where}: 'graph' must be an object of graph attributes")
+    for flag, wanted in (("directed", True), ("multigraph", False)):
+        if flag in data and data[flag] is not wanted:
+            raise CnasError(f"{where}: '{flag}' is {json.dumps(data[flag])}; an architecture is a directed graph "
+                            f"without parallel links: set \"{flag}\": {json.dumps(wanted)}")
+    seen = set()
+    for node in nodes:
+        vid = node["id"]
+        if isinstance(vid, (dict, list)):
+            raise CnasError(f"{where}: vertex id {json.dumps(vid)} is not a number or a string")
+        if vid in seen:
+            raise CnasError(f"{where}: vertex {vid!r} is listed twice under 'nodes'")
+        seen.add(vid)
+        if "stage" in node and not isinstance(node["stage"], bool):
+            raise CnasError(f"{where}: 'stage' of vertex {vid!r} must be true or false, got {json.dumps(node['stage'])}")
 
 
 def _check_links(nodes, links, where: str) -> None:
@@ -74,15 +102,19 @@ def read_graph(path: str | Path) -> nx.DiGraph:
     """Read a node-link JSON file into a validated architecture DAG."""
     path = Path(path)
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise CnasError(f"{path}: no such file") from None
     except OSError as exc:
         raise CnasError(f"{path}: cannot read ({exc.strerror})") from None
     try:
-        data = json.loads(text)
+        data = json.loads(raw.decode("utf-8-sig"))  # a byte-order mark is harmless
+    except UnicodeDecodeError as exc:
+        raise CnasError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 JSON") from None
     except json.JSONDecodeError as exc:
         raise CnasError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise CnasError(f"{path}: JSON nested too deeply to be a node-link graph") from None
     return from_node_link(data, where=str(path))
 
 

@@ -310,3 +310,39 @@ def test_train_settings_out_of_range_are_named_before_training(tmp_path, capsys,
     assert cnas(["train", str(run), "--dataset", "digits", "--epochs", "1", *extra]) == 2
     one_error_line(capsys, message)
     assert snapshot(run) == before
+
+
+# -- graph JSON in malformed forms --------------------------------------------------------
+
+GOOD = {"directed": True, "multigraph": False, "graph": {},
+        "nodes": [{"id": 0}, {"id": 1}, {"id": 2}], "links": [{"source": 0, "target": 1}, {"source": 1, "target": 2}]}  # fmt: skip
+
+
+@pytest.mark.parametrize("text, message", [
+    (json.dumps({**GOOD, "nodes": {"a": 1}}), "'nodes' must be a list of objects, each with an 'id'"),
+    (json.dumps({**GOOD, "nodes": [0, 1, 2]}), "'nodes' must be a list of objects, each with an 'id'"),
+    (json.dumps({**GOOD, "links": [{"source": 0}]}), "'links' must be a list of objects, each with a 'source'"),
+    (json.dumps({**GOOD, "directed": False}), "'directed' is false; an architecture is a directed graph"),
+    (json.dumps({**GOOD, "multigraph": True}), "set \"multigraph\": false"),
+    (json.dumps({**GOOD, "graph": [1, 2]}), "'graph' must be an object of graph attributes"),
+    (json.dumps({**GOOD, "nodes": GOOD["nodes"] + [{"id": 0}]}), "vertex 0 is listed twice under 'nodes'"),
+    (json.dumps({**GOOD, "nodes": [{"id": 0, "stage": "yes"}, {"id": 1}, {"id": 2}]}), "'stage' of vertex 0 must be true or false"),
+    (json.dumps({"graph": GOOD}), "not a networkx node-link graph"),
+    ("[" * 100000 + "]" * 100000, "JSON nested too deeply"),
+    (b'{"nodes": ["\xe9"]}', "not UTF-8 text (byte 12)"),
+    ("{oops", "not valid JSON"),
+])  # fmt: skip
+def test_malformed_graph_json_is_one_line(tmp_path, capsys, text, message):
+    path = tmp_path / "g.json"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    assert cnas(["score", str(path), "--units", "2"]) == 2
+    one_error_line(capsys, message)
+    assert os.listdir(tmp_path) == ["g.json"]
+
+
+def test_graph_json_with_a_byte_order_mark_is_read(tmp_path):
+    from concurrent_nas import read_graph
+
+    path = tmp_path / "g.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(GOOD).encode())
+    assert sorted(read_graph(path).edges) == [(0, 1), (1, 2)]
