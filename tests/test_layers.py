@@ -35,7 +35,7 @@ ALLOWED = {
     "placement": IO | {"shapes", "scoring", "compiler"},
     "training": IO | {"shapes", "compiler"},
     "analysis": IO | {"shapes", "scoring", "generators"},
-    "search": IO | {"generators", "sampling", "shapes", "scoring", "placement", "training"},
+    "search": IO | {"generators", "sampling", "shapes", "scoring", "placement", "predict", "training"},
     "predict": IO | {"shapes", "scoring", "compiler", "placement"},
 }
 

@@ -1,7 +1,7 @@
 """`cnas search`: the space, the front, resuming after a kill, two processes on one study, bad input.
 
 Searches here are tiny (12-20 blocks, a handful of trials) and use the cheap objectives
-(simulated latency, params); one test runs the accuracy estimate on two trials.
+(predicted latency, params); one test runs the accuracy estimate on two trials.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from concurrent_nas.search import (
     pareto_mask,
     parse_domain,
 )
-from concurrent_nas.search.objectives import simulated_latency_ms
+from concurrent_nas.predict import predict_latency
 from concurrent_nas.search.space import space_from_settings
 from concurrent_nas.shapes import count_params
 from concurrent_nas.training.estimate import EstimateConfig, estimate_accuracy
@@ -134,9 +134,10 @@ def test_search_writes_the_front_and_every_output(tmp_path):
     settings = json.loads(table.set_index("arch_id").loc[first["trial"], "compile_settings"])
     dag = dict((a, d) for a, _, d in archs)[int(first["trial"])]
     assert first["params"] == count_params(dag, cnas.CompileSettings(**settings))
-    # Latency: the simulated 4-unit latency of the same network, recomputed.
-    config = SearchConfig(objectives=("latency", "params"), units=4)
-    assert first["latency"] == pytest.approx(simulated_latency_ms(dag, cnas.CompileSettings(**settings), config))
+    # Latency: predict_latency of the same network on 4 units of the paper profile, recomputed.
+    predicted = predict_latency(dag, 4, "paper", settings=cnas.CompileSettings(**settings))
+    assert first["latency"] == pytest.approx(predicted.pred_latency_ms)
+    assert first["cp_bound"] == pytest.approx(predicted.cp_bound)
 
 
 def test_same_seed_same_trials(tmp_path):
@@ -191,6 +192,8 @@ def snapshot(out):
     (["--units", "4", "--objectives", "latency,accuracy"], "other settings (objectives: latency,params -> latency,accuracy)"),
     (["--set", "nodes=12:24:4"], "other settings (space nodes: 12:20:4 -> 12:24:4)"),
     (["--max-params", "5e4"], "max_params: 0.0 -> 50000.0"),
+    (["--profile", "edge"], "profile: paper -> edge"),
+    (["--units", "11"], "11"),
 ])
 def test_bad_input_is_one_line_and_leaves_the_study(searched, capsys, args, message):
     before = snapshot(searched)

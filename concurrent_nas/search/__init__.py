@@ -9,14 +9,14 @@ import sys
 import types
 
 from .engine import SearchResult, search
-from .objectives import DIRECTIONS, SAMPLERS, SearchConfig, evaluate, simulated_latency_ms
+from .objectives import DIRECTIONS, SAMPLERS, SearchConfig, evaluate, predicted_latency
 from .pareto import hypervolume, pareto_mask
 from .space import DEFAULT_SPACE, Candidate, Choice, FloatRange, IntRange, SearchSpace, parse_domain
 
 __all__ = [
     "DEFAULT_SPACE", "DIRECTIONS", "SAMPLERS", "Candidate", "Choice", "FloatRange", "IntRange", "SearchConfig",
     "SearchResult", "SearchSpace", "evaluate", "hypervolume", "parse_domain", "pareto_mask", "search",
-    "simulated_latency_ms",
+    "predicted_latency",
 ]
 
 

@@ -31,8 +31,8 @@ RECORD_ATTR = "record"
 # A trial whose process stopped sending heartbeats for this long is marked failed.
 HEARTBEAT_S, GRACE_S = 10, 60
 #: Config fields that change what a trial's values mean; resuming with another value is refused.
-RECORDED_FIELDS = ("objectives", "units", "max_params", "accuracy_method", "accuracy_epochs",
-                   "accuracy_image_size", "gflops", "vertex_overhead_us", "bandwidth_mbit", "link_latency_ms")
+RECORDED_FIELDS = ("objectives", "units", "profile", "max_params", "accuracy_method", "accuracy_epochs",
+                   "accuracy_image_size")
 
 
 def study_record(space: SearchSpace, config: SearchConfig) -> dict:
@@ -126,7 +126,7 @@ def search(
         What trials choose from (default :class:`SearchSpace()`, printed by
         ``cnas search --space``).
     objectives : sequence of str
-        Any of ``latency`` (simulated ms at ``units``), ``accuracy`` (estimate),
+        Any of ``latency`` (predicted ms at ``units`` on ``profile``), ``accuracy`` (estimate),
         ``params``, in order.
     budget : int
         Finished trials (feasible or not) the study should hold. A study that already
@@ -249,7 +249,8 @@ def _optimize(study, space: SearchSpace, config: SearchConfig, budget: int, prog
             trial.set_user_attr(INFO_ATTR, {**info, **known, "cached": True})
             return list(values)
         evaluation = obj.evaluate(candidate, config)
-        info.update(params=evaluation.params, flops=evaluation.flops, seconds=evaluation.seconds)
+        info.update(params=evaluation.params, flops=evaluation.flops, seconds=evaluation.seconds,
+                    **evaluation.features)
         # One attribute, one write to the storage per trial.
         trial.set_user_attr(INFO_ATTR, {**info, "infeasible": evaluation.infeasible})
         if evaluation.infeasible:

@@ -4,22 +4,19 @@ Each objective is one function of (DAG, compile settings, :class:`SearchConfig`)
 search calls :func:`evaluate`, which times each and skips the costly ones for a
 candidate that breaks a constraint.
 
-``latency`` is *simulated* (:func:`simulated_latency_ms`): issue #15's
-``predict_latency`` with device profiles had not landed when this was written; switching
-is a change to that one function.
+``latency`` is issue #15's predicted latency (:func:`predicted_latency`): the device
+profile's compute and link models, the best of KaHyPar, the paper's greedy and HEFT
+placements with local moves, in the simulator of :mod:`concurrent_nas.placement`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
 from ..errors import CnasError
-from ..placement.simulate import TransferModel, simulate
-from ..placement.plan import build_plan
-from ..placement.timed import timed_assignment
-from ..scoring.config import DEFAULT_EPS
-from ..shapes import vertex_costs
+from ..predict import load_profile, predict_latency
 from ..training.estimate import METHODS, EstimateConfig, estimate_accuracy
 
 #: Objective -> Optuna direction. The order of ``--objectives`` is the order of a trial's values.
@@ -35,12 +32,14 @@ class SearchConfig:
     Attributes
     ----------
     objectives : tuple of str
-        Comma-separated, in order: latency (simulated ms at --units, minimised), accuracy
+        Comma-separated, in order: latency (predicted ms at --units on --profile, minimised), accuracy
         (the --accuracy-method estimate, maximised), params (minimised).
     sampler : str
         nsga2 (NSGA-II), tpe or random (the paper's random sampling).
     units : int
         Units the latency objective splits each network over.
+    profile : str
+        Device profile of the latency objective: a shipped one (paper, edge) or a TOML file.
     max_params : float
         Constraint: architectures with more trainable parameters are infeasible (0: no limit).
     population : int
@@ -53,14 +52,6 @@ class SearchConfig:
         Epochs of the short-training estimate.
     accuracy_image_size : int
         Image side the accuracy estimate reads digits at.
-    gflops : float
-        Compute speed of one unit in the latency model, GFLOP/s (assumed).
-    vertex_overhead_us : float
-        Fixed cost of running one block in the latency model, microseconds (assumed).
-    bandwidth_mbit : float
-        Link bandwidth of the latency model, Mbit/s (assumed).
-    link_latency_ms : float
-        Fixed one-way cost of a message in the latency model, ms (assumed).
     infeasible_after : int
         Stop with an error when this many trials in a row have no feasible architecture and none was ever found.
     """
@@ -68,16 +59,13 @@ class SearchConfig:
     objectives: tuple[str, ...] = ("latency", "accuracy")
     sampler: str = "nsga2"
     units: int = 8
+    profile: str = "paper"
     max_params: float = 0.0
     population: int = 20
     seed: int = 0
     accuracy_method: str = "jacob-cov"
     accuracy_epochs: int = 1
     accuracy_image_size: int = 16
-    gflops: float = 10.0
-    vertex_overhead_us: float = 20.0
-    bandwidth_mbit: float = 1000.0
-    link_latency_ms: float = 0.1
     infeasible_after: int = 20
 
     def __post_init__(self):
@@ -98,13 +86,11 @@ class SearchConfig:
                 raise CnasError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
         if self.population < 2:
             raise CnasError(f"--population must be at least 2, got {self.population}")
-        for name in ("gflops", "bandwidth_mbit"):
-            if not getattr(self, name) > 0:
-                raise CnasError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
-        for name in ("max_params", "vertex_overhead_us", "link_latency_ms"):
-            if not getattr(self, name) >= 0:
-                raise CnasError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if not self.max_params >= 0:
+            raise CnasError(f"--max-params must be >= 0, got {self.max_params}")
         self.estimate_config()  # its own checks, with its own flag names
+        if "latency" in objectives:
+            load_profile(self.profile).check_units(self.units)
 
     @property
     def directions(self) -> list[str]:
@@ -113,27 +99,14 @@ class SearchConfig:
     def estimate_config(self) -> EstimateConfig:
         return EstimateConfig(image_size=self.accuracy_image_size, epochs=self.accuracy_epochs, seed=self.seed)
 
-    def transfer(self) -> TransferModel:
-        return TransferModel.network(bandwidth_mbit=self.bandwidth_mbit, latency_ms=self.link_latency_ms)
 
+def predicted_latency(dag, settings, config: SearchConfig):
+    """Issue #15's :func:`~concurrent_nas.predict.predict_latency` at ``config.units`` on ``config.profile``.
 
-def simulated_latency_ms(dag, settings, config: SearchConfig) -> float:
-    """Simulated latency of one inference split over ``config.units`` units, milliseconds.
-
-    Every block takes ``FLOPs / gflops + vertex_overhead_us`` on its unit, messages cost
-    the assumed link (:meth:`SearchConfig.transfer`). The placement is KaHyPar on the
-    time-weighted hypergraph for every eps of scoring, the fastest in the simulator
-    (``placement="kahypar-time"``). This is the one function to change for issue #15's
-    ``predict_latency``.
+    The one function the latency objective goes through; returns its
+    :class:`~concurrent_nas.predict.LatencyPrediction` (``pred_latency_ms``, ``cp_bound``, ...).
     """
-    flops, out_bytes = vertex_costs(dag, settings)
-    vertex_s = {v: flops[v] / (config.gflops * 1e9) + config.vertex_overhead_us * 1e-6 for v in dag}
-    image_bytes = settings.in_channels * settings.image_size**2 * settings.bytes_per_element
-    transfer = config.transfer()
-    assignment = timed_assignment(dag, config.units, "kahypar-time", vertex_s, out_bytes, image_bytes,
-                                  transfer, eps=DEFAULT_EPS, seed=config.seed)
-    run = simulate(build_plan(dag, assignment, config.units), vertex_s, out_bytes, image_bytes, transfer)
-    return run.latency_s * 1e3
+    return predict_latency(dag, config.units, config.profile, settings=settings, seed=config.seed)
 
 
 def accuracy_estimate(dag, settings, config: SearchConfig) -> float:
@@ -141,21 +114,22 @@ def accuracy_estimate(dag, settings, config: SearchConfig) -> float:
     return float(estimate_accuracy(dag, config.accuracy_method, settings, config=config.estimate_config()))
 
 
-OBJECTIVE_FUNCTIONS = {
-    "latency": simulated_latency_ms,
-    "accuracy": accuracy_estimate,
-}
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """One candidate's objective values (``None`` when infeasible), features and costs."""
+    """One candidate's objective values (empty when infeasible), features and costs.
+
+    ``features`` holds what the latency prediction says besides the latency: its
+    speed-up over one unit, the critical-path bound and the placement it chose.
+    """
 
     values: dict
     params: int
     flops: int
     seconds: dict
     infeasible: str | None = None
+    features: dict = dataclasses.field(default_factory=dict)
 
 
 def evaluate(candidate, config: SearchConfig) -> Evaluation:
@@ -178,9 +152,17 @@ def evaluate(candidate, config: SearchConfig) -> Evaluation:
     params, flops = int(sizes["params"]), int(sizes["flops"])
     if config.max_params and params > config.max_params:
         return Evaluation({}, params, flops, seconds, infeasible=f"{params} params > --max-params {config.max_params:g}")
-    values = {}
+    values, features = {}, {}
     for name in config.objectives:
         start = time.perf_counter()
-        values[name] = float(params) if name == "params" else OBJECTIVE_FUNCTIONS[name](dag, candidate.settings, config)
+        if name == "params":
+            values[name] = float(params)
+        elif name == "accuracy":
+            values[name] = accuracy_estimate(dag, candidate.settings, config)
+        else:
+            prediction = predicted_latency(dag, candidate.settings, config)
+            values[name] = float(prediction.pred_latency_ms)
+            features = {"pred_speedup": prediction.pred_speedup, "cp_bound": prediction.cp_bound,
+                        "placement": prediction.placement}
         seconds[name] = time.perf_counter() - start
-    return Evaluation(values, params, flops, seconds)
+    return Evaluation(values, params, flops, seconds, features=features)

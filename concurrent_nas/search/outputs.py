@@ -79,6 +79,9 @@ def trials_table(study, space: SearchSpace, config: SearchConfig) -> pd.DataFram
             "duration_s": t.duration.total_seconds() if t.duration is not None else np.nan,
             "params": info.get("params"),
             "flops": info.get("flops"),
+            "pred_speedup": info.get("pred_speedup"),
+            "cp_bound": info.get("cp_bound"),
+            "placement": info.get("placement"),
         }
         values = t.values if t.values is not None else [np.nan] * len(config.objectives)
         row.update({name: float(v) for name, v in zip(config.objectives, values)})
@@ -177,7 +180,7 @@ def pareto_figure(trials: pd.DataFrame, pareto: pd.DataFrame, config: SearchConf
                        label=f"{name} front: {len(front)}")
     ax.set_xlabel(f"{x} ({UNITS_OF.get(x, 'number')})")
     ax.set_ylabel(f"{y} ({UNITS_OF.get(y, '')})")
-    ax.set_title(f"Pareto front, {config.sampler}, {config.units} units")
+    ax.set_title(f"Pareto front, {config.sampler}, {config.units} units of {config.profile}")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -194,8 +197,8 @@ def summary_text(out: Path, trials: pd.DataFrame, pareto: pd.DataFrame, space: S
         f"{config.units} units" + (f", at most {config.max_params:g} params" if config.max_params else "") + ".",
         f"Trials: {len(trials)} ({', '.join(f'{n} {s.lower()}' for s, n in sorted(states.items()))}); "
         f"{ran} run by the last call. Infeasible trials are the pruned ones.",
-        f"Latency is simulated: {config.gflops:g} GFLOP/s per unit, {config.vertex_overhead_us:g} us per block, "
-        f"{config.bandwidth_mbit:g} Mbit/s links with {config.link_latency_ms:g} ms per message (assumed).",
+        *([f"Latency is predicted (`predict_latency`) on {config.units} units of the `{config.profile}` profile."]
+          if "latency" in config.objectives else []),
         *([f"Accuracy is the `{config.accuracy_method}` estimate on digits at {config.accuracy_image_size} px."]
           if "accuracy" in config.objectives else []),
         "",
