@@ -12,11 +12,20 @@ placed inference is followed by the whole network on unit 0 alone and then on ev
 at once (:class:`.worker.UnitConfig`): the model's solo and contended per-vertex times come
 from the same minutes as the row itself, so a drift of the host's speed between rows does
 not enter the model's error.
+
+Every measured row also records the host's load before it (``load_before``, the 1-minute
+load average, and ``free_cores``) and after it (``load_avg``), and a ``flags`` column
+(:func:`measurement_flags`): ``host-busy`` when the row used more cores than were free,
+``wide-spread`` when a baseline's p90/p10 exceeds :data:`SPREAD_LIMIT`,
+``b-slower-than-a`` when one process on n threads was slower than on one, and
+``baseline-suspect`` on rows whose speedups divide by a flagged baseline. Each flagged
+row is also reported through ``warn`` as it is measured.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
@@ -29,12 +38,84 @@ from .distributed import make_config, measure_placed
 from .options import LatencyOptions
 from .plan import build_plan
 from .simulate import TransferModel, simulate
+from .threads import host_load
 from .timed import timed_assignment
 
 BASELINE = "1 unit x 1 intra-op thread"
 
 #: Columns that identify a row: a re-run skips rows whose key is already in the table.
 KEY = ("arch_id", "units", "placement", "transport", "threads", "image_size", "source")
+
+
+#: A baseline whose 90th percentile exceeds its 10th by more than this factor is flagged.
+SPREAD_LIMIT = 2.0
+#: Flags that make every speedup divided by the row's latency suspect.
+SUSPECT = ("host-busy", "wide-spread", "b-slower-than-a")
+
+
+def cores_used(row: dict) -> int:
+    """Cores a row's measurement kept busy: threads of one process, or units x threads."""
+    threads = int(row.get("threads") or 1)
+    if row.get("placement") == "single":
+        return threads
+    if row.get("placement") == "threads":
+        return int(row["units"])
+    return int(row["units"]) * threads
+
+
+def measurement_flags(row: dict, baseline_flags: str = "") -> str:
+    """Comma-separated warnings about one latency row ("" when none apply).
+
+    Parameters
+    ----------
+    row : dict
+        A measured row: ``placement, units, threads, median_ms, p10_ms, p90_ms,
+        single_unit_ms`` and, when known, ``free_cores`` (before the row).
+    baseline_flags : str
+        Flags of the baselines this row's speedups divide by.
+
+    Returns
+    -------
+    str
+        ``host-busy`` (more cores used than were free), ``wide-spread`` (a baseline with
+        p90/p10 above :data:`SPREAD_LIMIT`), ``b-slower-than-a`` (one process with n
+        threads slower than with one), ``baseline-suspect`` (``baseline_flags`` has any
+        of these), in that order.
+    """
+    flags = []
+    free = row.get("free_cores")
+    if free is not None and np.isfinite(free) and cores_used(row) > int(free):
+        flags.append("host-busy")
+    single = row.get("placement") == "single"
+    p10, p90 = row.get("p10_ms"), row.get("p90_ms")
+    if single and p10 and p90 and p90 / p10 > SPREAD_LIMIT:
+        flags.append("wide-spread")
+    if single and int(row.get("threads") or 1) > 1 and row["median_ms"] > row["single_unit_ms"]:
+        flags.append("b-slower-than-a")
+    if any(f in baseline_flags.split(",") for f in SUSPECT):
+        flags.append("baseline-suspect")
+    return ",".join(flags)
+
+
+def describe_flags(row: dict) -> str:
+    """One line saying why a row is flagged, for the screen."""
+    what = (f"arch {row['arch_id']}: {row['placement']} on {row['units']} unit(s), "
+            f"{row['threads']} thread(s), {row['median_ms']:.3g} ms")
+    reasons = []
+    for flag in row["flags"].split(","):
+        if flag == "host-busy":
+            reasons.append(f"load {row['load_before']:.1f} left {row['free_cores']} core(s) free, it used {cores_used(row)}")
+        elif flag == "wide-spread":
+            reasons.append(f"p90/p10 = {row['p90_ms'] / row['p10_ms']:.1f}")
+        elif flag == "b-slower-than-a":
+            reasons.append(f"slower than 1 thread ({row['single_unit_ms']:.3g} ms)")
+        elif flag == "baseline-suspect":
+            reasons.append("its speedups divide by a flagged baseline")
+    return f"{what}: {'; '.join(reasons)} (numbers from a busy host mislead: measure again on an idle one)"
+
+
+def _print_warning(message: str) -> None:
+    print(f"cnas: warning: {message}", file=sys.stderr, flush=True)
 
 
 def summarize(latency_s) -> dict:
@@ -106,6 +187,7 @@ def measure_architecture(
     transfer_model: Callable[[str], TransferModel | None] = lambda transport: None,
     parts: Callable[[int], Iterable[int] | None] | None = None,
     progress: Callable[[str], None] = lambda what: None,
+    warn: Callable[[str], None] = _print_warning,
 ) -> list[dict]:
     """Measure (and simulate) one architecture; ``emit`` each row as soon as it exists.
 
@@ -120,6 +202,8 @@ def measure_architecture(
         called only when a row needs it.
     parts : callable units -> parts or None
         A scored run's partition for ``units`` (KaHyPar is run when it gives ``None``).
+    warn : callable str -> None
+        Receives one line per flagged row (default: printed to stderr).
     """
     done = done or set()
     existing = existing or {}
@@ -148,13 +232,17 @@ def measure_architecture(
         if mode == "threads":
             cfg = replace(cfg, plan=replace(plan, units=units))
         progress(f"arch {arch_id}: {placement} on {units} unit(s), {transport}")
-        return plan, measure_placed(cfg)
+        before = host_load()  # before the units start: their own load is not "other work"
+        result = measure_placed(cfg)
+        result["host_before"] = before
+        return plan, result
 
     def base_row(units, placement, transport, threads, result, plan):
         row = measured_row(result, arch_id=arch_id, generator=generator, nodes=nodes, units=units,
                            placement=placement, transport=transport, threads=threads, image_size=image,
                            repeats=options.repeats)
         row["assignment"] = assignment_column(plan) if placement not in ("single", "threads") else None
+        row["load_before"], row["free_cores"] = result.get("host_before", (None, None))
         return row
 
     # Baseline (a): one unit, one intra-op thread. Its per-vertex times feed the simulator.
@@ -190,10 +278,26 @@ def measure_architecture(
         row.setdefault("sim_error_insitu", None)
         row.setdefault("transfer_model", None)
         row.setdefault("assignment", None)
+        row.setdefault("load_before", None)
+        row.setdefault("free_cores", None)
+        if row["placement"] == "single":
+            behind = "" if row is single else single_flags
+        else:
+            behind = ",".join([single_flags, same_flags.get(row["units"], "")])
+        row["flags"] = measurement_flags(row, behind)
+        if row["placement"] == "single" and row is not single:
+            same_flags[row["threads"]] = row["flags"]
+        if row["flags"]:
+            warn(describe_flags(row))
         rows.append(row)
         emit(row)
 
     same_cores: dict[int, float] = {1: single_ms}
+    # Flags of baseline (a), and of each (b) by thread count, for the rows that divide by them.
+    single_flags = single.get("flags")
+    if not isinstance(single_flags, str):  # measured now, or by a version without flags
+        single_flags = measurement_flags({**single, "single_unit_ms": single_ms})
+    same_flags: dict[int, str] = {}
 
     if k not in done:
         finish(single)
@@ -205,6 +309,7 @@ def measure_architecture(
         kb = key(1, "single", "none", units)
         if kb in existing:
             same_cores[units] = existing[kb]["median_ms"]
+            same_flags[units] = existing[kb].get("flags") if isinstance(existing[kb].get("flags"), str) else ""
             continue
         plan, res = run(1, "single", "none", units)
         same_cores[units] = summarize(res["latency_s"])["median_ms"]

@@ -1,4 +1,8 @@
-"""Concurrency inside one process: independent branches on a pool of threads.
+"""Concurrency inside one process: independent branches on a pool of threads; free cores.
+
+:func:`host_load` and :func:`free_cores` say how many of the cores this process may use
+are not busy with other work (load average), the default for thread counts and what
+``cnas latency`` records beside every row.
 
 ``torch.jit.fork`` runs its task synchronously in eager mode, so it gives no concurrency
 here; a plain thread pool does, because every torch operator releases the GIL while it
@@ -8,10 +12,42 @@ called it, so ``workers`` threads are ``workers`` concurrent branches.
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from time import perf_counter
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def free_cores_for(load: float, cpus: int) -> int:
+    """Cores left by a 1-minute load average of ``load`` on ``cpus`` CPUs, at least 1.
+
+    ``round(cpus - load)``: a load of 0.3 on 2 CPUs leaves 2, a load of 1.6 leaves 0,
+    counted as 1 (something has to run).
+    """
+    return max(1, min(cpus, int(cpus - load + 0.5)))
+
+
+def host_load() -> tuple[float, int]:
+    """(1-minute load average, free cores) now; the load is 0 where the OS has none."""
+    try:
+        load = float(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        load = 0.0
+    return load, free_cores_for(load, usable_cpus())
+
+
+def free_cores() -> int:
+    """Cores not busy with other work now: the default thread count of training."""
+    return host_load()[1]
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
