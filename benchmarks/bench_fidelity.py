@@ -7,6 +7,7 @@ Usage::
     python benchmarks/bench_fidelity.py uc --n 200          # the paper's U_c: smallest edge per generator
     python benchmarks/bench_fidelity.py fig9 --n 200 --sizes 40   # Fig. 9 under U_c global/generator, dfs/index
     python benchmarks/bench_fidelity.py fig12 --n 100       # Figs. 11/12: paper placement (2-8 units) and KaHyPar
+    python benchmarks/bench_fidelity.py groups --n 100      # the paper placement's path groups
 
 Every part samples its own architectures (seed 0, indices 0 .. n-1) with the library,
 so it needs no run directory, and writes ``benchmarks/results/fidelity_<part>.md`` and
@@ -49,10 +50,10 @@ MEASURED_CODE = ["concurrent_nas/generators", "concurrent_nas/dag.py", "concurre
                  "concurrent_nas/scoring", "concurrent_nas/placement/assign.py", "benchmarks/bench_fidelity.py"]
 
 
-def git_commit() -> str:
-    """HEAD, with ``+dirty`` when the measured code differs from it."""
+def git_commit(code: list[str] = MEASURED_CODE) -> str:
+    """HEAD, with ``+dirty`` when the ``code`` paths differ from it."""
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", *MEASURED_CODE], cwd=ROOT).returncode
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", *code], cwd=ROOT).returncode
     return head + ("+dirty" if dirty else "")
 
 
@@ -236,16 +237,37 @@ def fig12(args) -> None:
           "docs/figures/fig12_entropy_{paper,kahypar}.png.")
 
 
+def groups(args) -> None:
+    """Why the paper placement balances: how many path groups it spreads, and how heavy."""
+    from concurrent_nas.placement.assign import sequential_groups
+
+    rows = []
+    for gen in FIG9_GENERATORS:
+        counts, shares = [], []
+        for d in population(gen, args.n):
+            flops, _ = vertex_costs(d, CompileSettings())
+            found = sequential_groups(d)
+            counts.append(len(found))
+            shares.append(max(sum(flops[v] for v in g) for g in found) / sum(flops.values()))
+        rows.append({"generator": gen, "count": args.n, "path groups (median)": statistics.median(counts),
+                     "heaviest group, share of FLOPs (median)": round(statistics.median(shares), 3),
+                     "heaviest group, share of FLOPs (max)": round(max(shares), 3)})
+        print(rows[-1], flush=True)
+    write("groups", "The paper placement's path groups (40 blocks, default settings)", {"groups": pd.DataFrame(rows)},
+          f"python benchmarks/bench_fidelity.py groups --n {args.n}",
+          "Greedy balancing of groups whose heaviest is under 1/8 of the total can balance 8 units almost exactly.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("part", choices=["table4", "depth", "uc", "fig9", "fig12"])
+    parser.add_argument("part", choices=["table4", "depth", "uc", "fig9", "fig12", "groups"])
     parser.add_argument("--n", type=int, default=100, help="architectures per generator")
     parser.add_argument("--sizes", default="40", help="block counts for fig9, e.g. 40,80")
     parser.add_argument("--units", default="4,6,8,10")
     args = parser.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",")]
     args.units = [int(u) for u in args.units.split(",")]
-    {"table4": table4, "depth": depth, "uc": uc, "fig9": fig9, "fig12": fig12}[args.part](args)
+    {"table4": table4, "depth": depth, "uc": uc, "fig9": fig9, "fig12": fig12, "groups": groups}[args.part](args)
 
 
 if __name__ == "__main__":

@@ -298,7 +298,10 @@ def fig9(args) -> dict:
                              "cs_median": med, "cs_q25": q25, "cs_q75": q75,
                              "eta": g["eta"].median(), "comm_norm": g["comm_norm"].median(),
                              "delta_w": g["delta_w"].median(), "entropy": g["entropy"].median()})
-    return {"rows": rows, "readme": readme_fig9(rows), "commit": git_commit()}
+    from bench_fidelity import git_commit  # the scripts' one commit stamp
+
+    scoring_code = ["concurrent_nas/scoring", "concurrent_nas/generators", "concurrent_nas/shapes.py", "concurrent_nas/dag.py"]
+    return {"rows": rows, "readme": readme_fig9(rows), "commit": git_commit(scoring_code)}
 
 
 def readme_fig9(rows: list[dict]) -> list[dict]:
@@ -321,14 +324,6 @@ def readme_fig9(rows: list[dict]) -> list[dict]:
                     f" [{r['cs_q25']:.2f}–{r['cs_q75']:.2f}]"
         table.append(line)
     return table
-
-
-def git_commit() -> str:
-    """HEAD, with ``+dirty`` when the scoring code differs from it."""
-    code = ["concurrent_nas/scoring", "concurrent_nas/generators", "concurrent_nas/shapes.py", "concurrent_nas/dag.py"]
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", *code]).returncode
-    return head + ("+dirty" if dirty else "")
 
 
 def to_markdown(rows: list[dict]) -> str:
