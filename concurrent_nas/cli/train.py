@@ -47,7 +47,7 @@ def register(sub) -> None:
                    help="training augmentation (default flip-crop, none for digits)")
     p.add_argument("--device", default="auto", help="cpu | cuda | cuda:N | auto (default: cuda if available)")
     p.add_argument("--threads", type=int, default=0,
-                   help="CPU threads of torch (default: torch's choice; 1 is fastest on a busy machine)")
+                   help="CPU threads of torch (default: the cores not busy with other work, from the load average)")
     p.add_argument("--match-params", metavar="BASELINE|N",
                    help="size each architecture's stem width and channel cap so its parameter count is within "
                    "10%% of this baseline's (cifarnet | resnet50, built for the data set) or of N parameters "
@@ -105,10 +105,12 @@ def run(args) -> int:
     from ..training.data import describe, load_dataset
     from ..training.experiment import train_run
 
-    if args.threads:
-        import torch
+    import torch
 
-        torch.set_num_threads(args.threads)
+    from ..placement.threads import free_cores
+
+    # Not torch's guess (every core): on a loaded host that oversubscribes it (issue 20).
+    torch.set_num_threads(args.threads or free_cores())
     data = load_dataset(args.dataset, args.data_dir, image_size=args.image_size)
     print(f"{describe(data)}; {config.epochs} epochs on {config.device}", file=sys.stderr)
     try:
