@@ -117,3 +117,31 @@ def test_damaged_score_sidecar_and_table_are_named(tmp_path, capsys):
     assert cnas(score) == 2
     err = capsys.readouterr().err
     assert "scores.parquet is corrupt" in err and err.count("\n") == 1
+
+
+def test_sigterm_inside_a_table_write_leaves_no_temporary_and_resumes(tmp_path, capsys):
+    # A real SIGTERM, delivered while the first history row's temporary file exists.
+    import os
+    import subprocess
+    import sys
+
+    run = sample(tmp_path)
+    child = (
+        "import os, signal, sys\n"
+        "import pandas as pd\n"
+        "write = pd.DataFrame.to_parquet\n"
+        "def write_then_terminate(self, path, *args, **kwargs):\n"
+        "    write(self, path, *args, **kwargs)\n"
+        "    if 'history' in str(path):\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "pd.DataFrame.to_parquet = write_then_terminate\n"
+        "from concurrent_nas.cli.main import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", child, "train", str(run), *TRAIN], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"})  # fmt: skip
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr.splitlines()[-1].startswith("cnas: interrupted")
+    assert leftovers(run) == [] and not (run / rundir.HISTORY).exists()
+    assert cnas(["train", str(run), *TRAIN]) == 0
+    assert list(load_parquet(run / rundir.HISTORY)["epoch"]) == [1, 2, 3]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import CnasError
@@ -212,3 +214,26 @@ def compile_settings_from_args(args, **overrides):
     from ..shapes import CompileSettings
 
     return options_from_args(args, CompileSettings, **overrides)
+
+
+@contextmanager
+def terminate_as_interrupt():
+    """A kill (SIGTERM) stops a command like Ctrl-C does.
+
+    Python's default for SIGTERM ends the process at once: no ``finally``, so temporary
+    files stay and workers are orphaned. As a ``KeyboardInterrupt`` it unwinds like
+    Ctrl-C: temporary files removed, workers stopped, finished work kept.
+    """
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (e.g. called from a notebook thread)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -16,6 +16,7 @@ import sys
 from importlib import import_module
 
 from ..errors import CnasError
+from .common import terminate_as_interrupt
 
 # Every module of this package with a `register` function is a subcommand; adding one
 # is adding a file. These come first in `cnas --help`, in pipeline order.
@@ -118,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.argv = argv  # recorded in manifests as the command that made a run
     try:
-        code = int(args.func(args) or 0)
+        with terminate_as_interrupt():
+            code = int(args.func(args) or 0)
         sys.stdout.flush()  # here, so a reader that went away is handled below, not at exit
         return code
     except BrokenPipeError:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import CnasError
@@ -71,24 +69,6 @@ def _newest_run() -> Path:
     return newest
 
 
-@contextmanager
-def _terminate_as_interrupt():
-    """A kill (SIGTERM) stops like Ctrl-C: workers stopped, finished chunks kept."""
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread (e.g. called from a notebook thread)
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run(args) -> int:
     from ..rundir import Run
     from ..scoring import score_graph, score_run
@@ -103,7 +83,7 @@ def run(args) -> int:
         if args.out:
             raise CnasError("--out is for a JSON graph; a run's scores go to RUN/scores.parquet")
         run_dir = Run(source)
-        with _terminate_as_interrupt(), progress_bar(len(run_dir.architectures), f"score {source.name}", unit="arch") as bar:
+        with progress_bar(len(run_dir.architectures), f"score {source.name}", unit="arch") as bar:
             result = score_run(run_dir, config, workers=args.workers, scheduler=args.scheduler,
                                timeout=args.timeout, force=args.force, progress=bar.update)
         if result.cached:
