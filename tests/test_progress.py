@@ -111,3 +111,15 @@ def test_a_command_into_a_log_prints_heartbeats(tmp_path):
     beats = [line for line in scored.stderr.splitlines() if line.startswith("score run: ")]
     assert beats and all("/4 arch (" in line and "elapsed" in line for line in beats)
     assert "\r" not in scored.stderr  # no bar drawn into the log
+
+
+def test_training_heartbeat_counts_finished_models(capsys):
+    from concurrent_nas.cli.progress import training_heartbeat
+
+    stream = _Lines()
+    with training_heartbeat(stream=stream, every_s=0.01) as report:
+        report("arch 0: top-1 97.1 %")
+        report("arch 1: top-1 96.4 %")
+        while "train: 2 model done" not in stream.getvalue():
+            assert stream.written.acquire(timeout=30)
+    assert capsys.readouterr().out == "arch 0: top-1 97.1 %\narch 1: top-1 96.4 %\n"

@@ -11,6 +11,7 @@ process is alive. A command that finishes within the first interval prints nothi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -137,3 +138,20 @@ class Heartbeat:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def training_heartbeat(stream=None, every_s: float | None = None):
+    """Yield the ``report`` callback of training: prints each finished model's line, counts it.
+
+    Training draws its own per-epoch bars on a terminal; off one, a :class:`Heartbeat`
+    (total unknown) says how many models are done and how long each took on average.
+    """
+    stream = stream if stream is not None else sys.stderr
+    every = 0.0 if stream.isatty() else (heartbeat_seconds() if every_s is None else every_s)
+    with Heartbeat(0, "train", unit="model", stream=stream, every_s=every) as beat:
+        def report(line: str) -> None:
+            print(line, flush=True)
+            beat.update(1)
+
+        yield report

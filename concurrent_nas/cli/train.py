@@ -113,11 +113,14 @@ def run(args) -> int:
     torch.set_num_threads(args.threads or free_cores())
     data = load_dataset(args.dataset, args.data_dir, image_size=args.image_size)
     print(f"{describe(data)}; {config.epochs} epochs on {config.device}", file=sys.stderr)
+    from .progress import training_heartbeat
+
     try:
-        table = train_run(
-            args.run, data, config, ids=ids, baselines=baselines, settings=settings,
-            match_params=args.match_params, restart=args.restart, progress=True, report=print,
-        )  # fmt: skip
+        with training_heartbeat() as report:
+            table = train_run(
+                args.run, data, config, ids=ids, baselines=baselines, settings=settings,
+                match_params=args.match_params, restart=args.restart, progress=True, report=report,
+            )  # fmt: skip
     except KeyboardInterrupt:
         print(
             "cnas: interrupted; finished epochs are checkpointed, run the same command again to resume",
