@@ -173,13 +173,16 @@ def write_run(
 
     count, nodes, seed, _ = check_sample_numbers(count, nodes, seed)
     resolved = get_generator(generator).resolve_params(params)
-    check_table_fits(sample_architectures(generator, 1, nodes=nodes, seed=seed, params=resolved), count)
+    pilot = sample_architectures(generator, 1, nodes=nodes, seed=seed, params=resolved)
+    check_table_fits(pilot, count)
     manifest = {
         "package_version": __version__,
         "python": platform.python_version(),
         "generator": generator,
         "params": resolved,
-        "nodes": nodes,
+        # The blocks the generator built (a fixed reference network ignores ``nodes``),
+        # so the manifest agrees with the rows.
+        "nodes": int(pilot["nodes"].iloc[0]),
         "count": count,
         "seed": seed,
         "arch_seeds": "architecture i uses numpy SeedSequence([seed, i])",

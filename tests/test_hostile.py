@@ -346,3 +346,12 @@ def test_graph_json_with_a_byte_order_mark_is_read(tmp_path):
     path = tmp_path / "g.json"
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(GOOD).encode())
     assert sorted(read_graph(path).edges) == [(0, 1), (1, 2)]
+
+
+def test_manifest_node_count_agrees_with_the_rows(tmp_path):
+    from concurrent_nas.rundir import load_parquet
+
+    run = tmp_path / "r50"
+    assert cnas(["sample", "--gen", "resnet50", "--n", "1", "--nodes", "40", "--out", str(run)]) == 0
+    manifest = json.loads((run / rundir.MANIFEST).read_text())
+    assert manifest["nodes"] == int(load_parquet(run / rundir.ARCHITECTURES)["nodes"].iloc[0]) == 68

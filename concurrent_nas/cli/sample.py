@@ -48,7 +48,7 @@ def run(args) -> int:
         print(f"{out} already holds this sample (same generator, parameters, nodes, count and seed); "
               "nothing to do", file=sys.stderr)
     print(
-        f"{out}: {len(table)} {args.gen} architectures, {args.nodes} blocks, "
+        f"{out}: {len(table)} {args.gen} architectures, {int(table['nodes'].median())} blocks, "
         f"median depth {int(table['depth'].median())}, median max width {int(table['max_width'].median())}"
     )
     return 0
