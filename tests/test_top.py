@@ -153,3 +153,17 @@ def test_a_reader_that_goes_away_ends_quietly(scored_run):
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141
     assert stderr == ""
+
+
+def test_trained_run_names_baselines_and_ranks_by_accuracy(tmp_path):
+    run = tmp_path / "run"
+    assert main(["sample", "--gen", "dp", "--n", "2", "--nodes", "12", "--out", str(run)]) == 0
+    assert main(["train", str(run), "--dataset", "digits", "--epochs", "1", "--image-size", "8",
+                 "--baseline", "cifarnet", "--threads", "1"]) == 0
+    history = load_parquet(run / "history.parquet")
+    names = dict(zip(history["arch_id"], history["name"]))
+    assert names == {-1: "baseline-cifarnet", 0: "arch-00000", 1: "arch-00001"}
+    accuracy = load_parquet(run / "accuracy.parquet")
+    trained = accuracy[accuracy["arch_id"] >= 0].sort_values(["top1", "arch_id"], ascending=[False, True])
+    ranked = top_architectures(run, "top1")
+    assert list(ranked["arch_id"]) == list(trained["arch_id"])  # the baseline is not ranked

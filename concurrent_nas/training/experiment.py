@@ -214,7 +214,10 @@ def train_run(
         model = cand.build()
         params = count_parameters(model)
         flops = count_flops(model, data.image_size)
-        ident = {"arch_id": cand.arch_id, "generator": cand.generator, "nodes": cand.nodes, "dataset": data.name}
+        # `name` (the checkpoint folder: arch-00003, baseline-cifarnet) tells baselines apart
+        # without decoding their negative arch_id.
+        ident = {"arch_id": cand.arch_id, "name": cand.tag, "generator": cand.generator, "nodes": cand.nodes,
+                 "dataset": data.name}
 
         def write_epoch(record: dict, ident=ident) -> None:
             upsert(run, HISTORY, pd.DataFrame([{**ident, **record}]), HISTORY_KEYS)
