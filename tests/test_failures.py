@@ -145,3 +145,24 @@ def test_sigterm_inside_a_table_write_leaves_no_temporary_and_resumes(tmp_path, 
     assert leftovers(run) == [] and not (run / rundir.HISTORY).exists()
     assert cnas(["train", str(run), *TRAIN]) == 0
     assert list(load_parquet(run / rundir.HISTORY)["epoch"]) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("contents, message", [
+    ([1, 2, 3], "its contents are not a dict"),
+    ({"epoch": 1}, "'model' is missing or not a dict"),
+    ({"epoch": "1", "model": {}}, "'epoch' is missing or not a int"),
+])  # fmt: skip
+def test_odd_checkpoint_contents_are_one_line(tmp_path, capsys, contents, message):
+    import torch
+
+    from concurrent_nas.training.loop import CHECKPOINT
+
+    run = sample(tmp_path)
+    assert cnas(["train", str(run), *TRAIN, "--epochs", "1"]) == 0  # the later --epochs wins
+    ckpt = run / "checkpoints" / "digits" / "arch-00000" / CHECKPOINT
+    torch.save(contents, ckpt)
+    capsys.readouterr()
+    assert cnas(["train", str(run), *TRAIN]) == 2
+    err = capsys.readouterr().err
+    assert f"is not a training checkpoint ({message}); delete it or pass --restart" in err.splitlines()[-1]
+    assert "Traceback" not in err

@@ -209,11 +209,22 @@ def save_checkpoint(path: str | Path, state: dict) -> None:
 def load_checkpoint(path: str | Path, device: torch.device) -> dict:
     """A checkpoint written by :func:`save_checkpoint`, or a clear error."""
     try:
-        return torch.load(path, map_location=device, weights_only=True)
+        state = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # torch raises several types for damaged files
         raise CnasError(
             f"checkpoint {path} is unreadable ({type(exc).__name__}); delete it or pass --restart"
         ) from None
+    # A readable file can still hold anything torch can pickle safely: check the layout
+    # save_checkpoint writes before any of it is used.
+    kinds = {"epoch": int, "model": dict, "optimizer": dict, "rng_cpu": torch.Tensor, "history": list}
+    bad = ("its contents are not a dict" if not isinstance(state, dict) else
+           next((f"'{k}' is missing or not a {t.__name__}" for k, t in kinds.items()
+                 if not isinstance(state.get(k), t) or isinstance(state.get(k), bool)), None))
+    if bad is None and not (0 <= state["epoch"] == len(state["history"])):
+        bad = f"it records {state['epoch']} epochs but {len(state['history'])} history rows"
+    if bad is not None:
+        raise CnasError(f"checkpoint {path} is not a training checkpoint ({bad}); delete it or pass --restart")
+    return state
 
 
 def first_difference(saved: dict | None, now: dict) -> tuple[str, object, object]:
