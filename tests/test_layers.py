@@ -34,7 +34,7 @@ ALLOWED = {
     "compiler": IO | {"shapes"},
     "placement": IO | {"shapes", "scoring", "compiler"},
     "training": IO | {"shapes", "compiler"},
-    "analysis": IO | {"shapes", "scoring", "generators"},
+    "analysis": IO | {"shapes", "scoring", "generators", "search"},
     "search": IO | {"generators", "sampling", "shapes", "scoring", "placement", "predict", "training"},
     "predict": IO | {"shapes", "scoring", "compiler", "placement"},
 }

@@ -305,3 +305,12 @@ def test_two_processes_share_one_study(tmp_path):
     first, second = by_worker.iloc[0], by_worker.iloc[1]
     assert not first & second and len(first) + len(second) == len(finished)
     assert sorted(first | second) == sorted(finished["trial"])
+
+
+def test_report_draws_the_search_of_a_front(tmp_path):
+    out = tmp_path / "s"
+    assert main(["search", "--out", str(out), "--trials", "5", *SMALL, *CHEAP]) == 0
+    assert main(["score", str(out / "front"), "--units", "2"]) == 0
+    assert main(["report", str(out / "front"), "--out", str(tmp_path / "report"), "--format", "png"]) == 0
+    assert (tmp_path / "report" / "search_pareto.png").is_file()
+    assert "Search: the Pareto front over all trials" in (tmp_path / "report" / "summary.md").read_text()

@@ -40,6 +40,7 @@ FIGURES = {
     "fig08_inference_time": "Fig. 8: inference time normalized to FB",
     "fig13_latency_scaling": "Fig. 13: latency scaling with units",
     "fig02_accuracy": "Fig. 2: accuracy vs concurrency score",
+    "search_pareto": "Search: the Pareto front over all trials (`cnas search`)",
 }
 
 
@@ -245,6 +246,11 @@ def build_report(
             report.tables["fig02_accuracy"] = summary
             report.figures["fig02_accuracy"] = figs.accuracy_figure(joined, baselines if len(baselines) else None)
     step(1)
+    from ..search.outputs import search_figure  # a run that is a search's front/ gets the search drawn
+
+    drawn = [fig for fig in (search_figure(r.path) for r in runs) if fig is not None]
+    if drawn:
+        report.figures["search_pareto"] = drawn[0]
     return report
 
 

@@ -28,6 +28,8 @@ PARETO = "pareto.parquet"
 FRONT_DIR = "front"
 FIGURE = "pareto.png"
 SUMMARY = "summary.md"
+#: The search's :class:`SearchConfig`, for readers of the directory such as ``cnas report``.
+CONFIG = "search.json"
 #: The trial attribute holding its candidate key, worker, params, FLOPs and seconds per objective.
 INFO_ATTR = "info"
 #: Columns of ``trials.parquet`` besides the objectives and the space's dimensions.
@@ -247,6 +249,7 @@ def write_outputs(out: Path, study, space: SearchSpace, config: SearchConfig, *,
     if len(trials):
         write_table(trials, out / TRIALS)
         write_table(pareto, out / PARETO)
+        write_json(dataclasses.asdict(config), out / CONFIG)
         chosen = {t.number: t.params for t in study.get_trials(deepcopy=False)}
         write_front_run(out, pareto, chosen, space, config, command)
         fig = pareto_figure(trials, pareto, config, baseline)
@@ -258,3 +261,17 @@ def write_outputs(out: Path, study, space: SearchSpace, config: SearchConfig, *,
         with atomic_output(out / SUMMARY, what="summary") as tmp:
             Path(tmp).write_text(summary_text(out, trials, pareto, space, config, ran))
     return SearchResult(out, study, trials, pareto, ran)
+
+
+def search_figure(run: str | Path):
+    """The Pareto figure of the search whose front is run directory ``run``, or ``None``.
+
+    ``cnas report`` calls it for every run it is given, so a search's ``front/`` gets
+    the search drawn beside the paper's figures.
+    """
+    search_dir = Path(run).resolve().parent
+    files = [search_dir / name for name in (CONFIG, TRIALS, PARETO)]
+    if Path(run).name != FRONT_DIR or not all(f.is_file() for f in files):
+        return None
+    config = SearchConfig(**json.loads(files[0].read_text()))
+    return pareto_figure(pd.read_parquet(files[1]), pd.read_parquet(files[2]), config)
