@@ -104,7 +104,7 @@ def arm_metrics(trials: pd.DataFrame, reference, accuracy_floor: float, wall_s: 
 
 def run(args) -> None:
     out = Path(args.out)
-    load_before = load_average()
+    load_before, commit = load_average(), git_commit()  # the code that runs, even if HEAD moves meanwhile
     results, tables = {}, {}
     walls = {}
     for name in ("dp-random", "nsga2"):
@@ -124,7 +124,7 @@ def run(args) -> None:
     hv_ratio = metrics["nsga2"]["hypervolume"] / metrics["dp-random"]["hypervolume"]
     best = metrics["nsga2"]["best_latency_at_floor_ms"]
     payload = {
-        "commit": git_commit(),
+        "commit": commit,
         "command": shlex.join([sys.executable.rsplit("/", 1)[-1], *sys.argv]),
         "trials_per_arm": args.trials,
         "budget_note": f"{args.trials} trials per arm, scaled down from the issue's 1000 to fit a shared 2-core host; "

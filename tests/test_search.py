@@ -314,3 +314,16 @@ def test_report_draws_the_search_of_a_front(tmp_path):
     assert main(["report", str(out / "front"), "--out", str(tmp_path / "report"), "--format", "png"]) == 0
     assert (tmp_path / "report" / "search_pareto.png").is_file()
     assert "Search: the Pareto front over all trials" in (tmp_path / "report" / "summary.md").read_text()
+
+
+def test_a_network_the_accuracy_estimate_cannot_build_is_infeasible(tmp_path):
+    # Greedy staging from 8 to 256 channels halves the image 5 times: fine for the 64 px
+    # network of the latency objective, too many for the estimate's 16 px digits.
+    space = small_space(generator="dp", nodes=12, staging="greedy", channel_cap=256)
+    space = SearchSpace(space.dims, cnas.CompileSettings(image_size=64))
+    with pytest.raises(CnasError, match="no feasible architecture in 1 trials under the space"):
+        cnas.search(space, ("latency", "accuracy"), 3, out=tmp_path / "s", units=2, infeasible_after=1)
+    # The pruned trial is in the study, with the estimate's reason.
+    kept = cnas.search(space, ("latency", "accuracy"), 1, out=tmp_path / "s", units=2, infeasible_after=1)
+    assert kept.ran == 0 and list(kept.trials["state"]) == ["PRUNED"]
+    assert kept.trials["infeasible"][0].startswith("accuracy: image_size 16 is too small")

@@ -137,7 +137,9 @@ def evaluate(candidate, config: SearchConfig) -> Evaluation:
 
     Parameters and FLOPs come first (the shape pass, no torch); a candidate over
     ``max_params``, or one its generator cannot build, is infeasible and the costly
-    objectives are skipped.
+    objectives are skipped. So is one an objective refuses (a one-line
+    :class:`CnasError`), such as a network with more downsamplings than the accuracy
+    estimate's image size allows.
     """
     from ..shapes import totals
 
@@ -155,14 +157,18 @@ def evaluate(candidate, config: SearchConfig) -> Evaluation:
     values, features = {}, {}
     for name in config.objectives:
         start = time.perf_counter()
-        if name == "params":
-            values[name] = float(params)
-        elif name == "accuracy":
-            values[name] = accuracy_estimate(dag, candidate.settings, config)
-        else:
-            prediction = predicted_latency(dag, candidate.settings, config)
-            values[name] = float(prediction.pred_latency_ms)
-            features = {"pred_speedup": prediction.pred_speedup, "cp_bound": prediction.cp_bound,
-                        "placement": prediction.placement}
+        try:
+            if name == "params":
+                values[name] = float(params)
+            elif name == "accuracy":
+                values[name] = accuracy_estimate(dag, candidate.settings, config)
+            else:
+                prediction = predicted_latency(dag, candidate.settings, config)
+                values[name] = float(prediction.pred_latency_ms)
+                features = {"pred_speedup": prediction.pred_speedup, "cp_bound": prediction.cp_bound,
+                            "placement": prediction.placement}
+        except CnasError as exc:  # e.g. more downsamplings than the estimate's smaller images allow
+            seconds[name] = time.perf_counter() - start
+            return Evaluation({}, params, flops, seconds, infeasible=f"{name}: {exc}")
         seconds[name] = time.perf_counter() - start
     return Evaluation(values, params, flops, seconds, features=features)
