@@ -148,7 +148,8 @@ def predict_latency(
         How the DAG becomes a network (default ``CompileSettings()``).
     candidates : mapping name -> assignment, optional
         Placements to start from, e.g. a scored run's partitions. Default: KaHyPar
-        partitions for every ``eps``. The paper's greedy and HEFT are always added.
+        partitions for every ``eps``. The paper's greedy, everything on one unit and HEFT
+        are always added, so ``pred_speedup >= 1``.
     eps : sequence of float
         Imbalance bounds of the KaHyPar candidates (when ``candidates`` is not given).
     seed : int
@@ -185,6 +186,7 @@ def predict_latency(
         pool = dict(kahypar_candidates(dag, units, settings, eps, seed) if candidates is None else candidates)
         flops = {p.vertex: float(p.flops) for p in plan_network(dag, settings)}
         pool["paper"] = paper_assignment(dag, units, flops)
+        pool["single"] = single_assignment(dag)  # splitting must pay for itself: never slower than one unit
     name, assignment, seconds, scored = best_placement(dag, units, costs, pool, moves=0 if units == 1 else moves)
     return LatencyPrediction(
         units=units, profile=profile.name, pred_latency_ms=seconds * 1e3, single_ms=single_s * 1e3,
