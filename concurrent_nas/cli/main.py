@@ -20,7 +20,7 @@ from .common import terminate_as_interrupt
 
 # Every module of this package with a `register` function is a subcommand; adding one
 # is adding a file. These come first in `cnas --help`, in pipeline order.
-PIPELINE_ORDER = ["sample", "generators", "export", "compile", "params", "score", "top", "latency", "train", "estimate", "report"]
+PIPELINE_ORDER = ["sample", "generators", "export", "compile", "params", "score", "top", "search", "latency", "train", "estimate", "report"]
 
 
 def command_modules() -> list[str]:
