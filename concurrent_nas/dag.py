@@ -132,6 +132,43 @@ def add_input_output(dag: nx.DiGraph) -> nx.DiGraph:
     return out
 
 
+#: Vertex attribute holding a user's own vertex id after :func:`integer_ids` renumbered it.
+USER_ID = "user_id"
+
+
+def integer_ids(graph: nx.DiGraph) -> nx.DiGraph:
+    """``graph`` with vertices numbered 0..n-1 (in its own vertex order) if any id is not one.
+
+    Vertices named freely ("in", "conv1", 2.5, ...) get integer ids, as every pass here
+    needs, and keep their name in the ``user_id`` attribute, which
+    :func:`user_names` and the graph writer put back in outputs. A graph whose ids are
+    already integers in range is returned as it is.
+
+    Raises
+    ------
+    CnasError
+        If two ids would read the same once written as text (``1`` and ``"1"``).
+    """
+    ids = list(graph)
+    if all(type(v) is int and 0 <= v <= INT64_MAX for v in ids):
+        return graph
+    seen: dict[str, object] = {}
+    for v in ids:
+        other = seen.setdefault(str(v), v)
+        if other is not v and other != v:
+            raise CnasError(f"vertex ids {other!r} and {v!r} are the same once written as text; rename one")
+    mapping = {v: i for i, v in enumerate(ids)}
+    out = nx.relabel_nodes(graph, mapping, copy=True)
+    nx.set_node_attributes(out, {i: v for v, i in mapping.items()}, USER_ID)
+    return out
+
+
+def user_names(dag: nx.DiGraph) -> list | None:
+    """The user's ids of ``dag``'s vertices in sorted vertex order, or ``None`` if it kept its own ids."""
+    names = [dag.nodes[v].get(USER_ID, v) for v in sorted(dag)]
+    return names if any(USER_ID in dag.nodes[v] for v in dag) else None
+
+
 def validate(dag: nx.DiGraph) -> nx.DiGraph:
     """Check that ``dag`` is a usable architecture and return it.
 
@@ -164,7 +201,8 @@ def validate(dag: nx.DiGraph) -> nx.DiGraph:
         )
     bad = [v for v in dag if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= INT64_MAX]
     if bad:
-        raise CnasError(f"vertex ids must be integers in 0..{INT64_MAX} (they are stored as int64), got {bad[0]!r}")
+        raise CnasError(f"vertex ids must be integers in 0..{INT64_MAX} (they are stored as int64), got {bad[0]!r}; "
+                        "concurrent_nas.dag.integer_ids(graph) renumbers them and keeps the names")
     if not nx.is_directed_acyclic_graph(dag):
         cycle = nx.find_cycle(dag)
         raise CnasError(

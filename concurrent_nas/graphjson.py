@@ -15,6 +15,12 @@ from .files import atomic_output
 def to_node_link(dag: nx.DiGraph) -> dict:
     """Node-link form (``links`` key, as every networkx version reads it) of a valid architecture."""
     dagmod.validate(dag)  # never write a file that read_graph would refuse
+    names = dagmod.user_names(dag)
+    if names is not None:  # write the user's own ids back
+        dag = nx.relabel_nodes(dag, dict(zip(sorted(dag), names)), copy=True)
+        for v in dag:
+            dag.nodes[v].pop(dagmod.USER_ID, None)
+        dag.graph.pop("input", None), dag.graph.pop("output", None)
     data = nx.node_link_data(dag, edges="links")
     data["graph"] = {k: v for k, v in data["graph"].items() if _jsonable(v)}
     return data
@@ -41,6 +47,7 @@ def from_node_link(data: dict, *, where: str = "graph") -> nx.DiGraph:
     except (KeyError, TypeError, nx.NetworkXError) as exc:
         raise CnasError(f"{where}: malformed node-link graph ({exc})") from None
     try:
+        graph = dagmod.integer_ids(graph)  # free-form names are kept as 'user_id'
         dagmod.validate(graph)
     except CnasError as exc:
         raise CnasError(f"{where}: {exc}") from None

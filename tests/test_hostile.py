@@ -355,3 +355,52 @@ def test_manifest_node_count_agrees_with_the_rows(tmp_path):
     assert cnas(["sample", "--gen", "resnet50", "--n", "1", "--nodes", "40", "--out", str(run)]) == 0
     manifest = json.loads((run / rundir.MANIFEST).read_text())
     assert manifest["nodes"] == int(load_parquet(run / rundir.ARCHITECTURES)["nodes"].iloc[0]) == 68
+
+
+# -- your own DAG with named vertices (#17 item 8) ----------------------------------------
+
+NAMED = {"directed": True, "multigraph": False, "graph": {},
+         "nodes": [{"id": "in"}, {"id": "conv1"}, {"id": "conv2"}, {"id": "add"}, {"id": "out"}],
+         "links": [{"source": "in", "target": "conv1"}, {"source": "in", "target": "conv2"},
+                   {"source": "conv1", "target": "add"}, {"source": "conv2", "target": "add"},
+                   {"source": "add", "target": "out"}]}  # fmt: skip
+
+
+def test_named_vertices_are_scored_and_keep_their_names(tmp_path, capsys):
+    import concurrent_nas as cn
+    from concurrent_nas.rundir import load_parquet
+
+    path = tmp_path / "named.json"
+    path.write_text(json.dumps(NAMED))
+    dag = cn.read_graph(path)
+    assert sorted(dag.edges) == [(0, 1), (0, 2), (1, 3), (2, 3), (3, 4)]
+    assert cn.shape_pass(dag).shape[0] == 5
+    assert cnas(["score", str(path), "--units", "2", "--eps", "0.5", "--out", str(tmp_path / "s.parquet")]) == 0
+    table = load_parquet(tmp_path / "s.parquet")
+    assert [list(n) for n in table["vertex_names"]] == [["in", "conv1", "conv2", "add", "out"]]
+    assert len(table["parts"].iloc[0]) == 5
+    # Written back, the file has the user's ids again, and reads to the same graph.
+    cn.write_graph(dag, tmp_path / "again.json")
+    again = json.loads((tmp_path / "again.json").read_text())
+    assert [n["id"] for n in again["nodes"]] == ["in", "conv1", "conv2", "add", "out"]
+    assert sorted(cn.read_graph(tmp_path / "again.json").edges) == sorted(dag.edges)
+
+
+@pytest.mark.parametrize("ids", [(-3, 0, 5), (2**64, 1, 2), (0.5, 1.5, 2.5)])
+def test_json_ids_out_of_integer_range_are_renumbered_not_refused(tmp_path, ids):
+    import concurrent_nas as cn
+
+    a, b, c = ids
+    path = tmp_path / "g.json"
+    path.write_text(json.dumps({"nodes": [{"id": a}, {"id": b}, {"id": c}],
+                                "links": [{"source": a, "target": b}, {"source": b, "target": c}]}))  # fmt: skip
+    dag = cn.read_graph(path)
+    assert sorted(dag.edges) == [(0, 1), (1, 2)] and [dag.nodes[v]["user_id"] for v in dag] == list(ids)
+
+
+def test_colliding_json_ids_are_one_line(tmp_path, capsys):
+    path = tmp_path / "g.json"
+    path.write_text(json.dumps({"nodes": [{"id": 1}, {"id": "1"}, {"id": "x"}],
+                                "links": [{"source": 1, "target": "1"}, {"source": "1", "target": "x"}]}))  # fmt: skip
+    assert cnas(["score", str(path), "--units", "2"]) == 2
+    one_error_line(capsys, "vertex ids 1 and '1' are the same once written as text; rename one")

@@ -179,8 +179,8 @@ def test_interrupted_sample_leaves_no_directory(tmp_path, monkeypatch):
             "2 source vertices",
         ),
         (
-            '{"directed": true, "nodes": [{"id": "a"}, {"id": "b"}], "links": [{"source": "a", "target": "b"}]}',
-            "vertex ids must be integers",
+            '{"directed": true, "nodes": [{"id": 1}, {"id": "1"}], "links": [{"source": 1, "target": "1"}]}',
+            "vertex ids 1 and '1' are the same once written as text; rename one",
         ),
         (
             '{"directed": true, "nodes": [{"id": 0}, {"id": 1}], '

@@ -232,7 +232,9 @@ def score_graph(
     Returns
     -------
     ScoringResult
-        With ``width_profile`` of the DAG; ``path`` is ``out``.
+        With ``width_profile`` of the DAG; ``path`` is ``out``. When the file names its
+        vertices freely (strings, ...), the table has a ``vertex_names`` column: the
+        file's ids, in the order of each row's ``parts``.
     """
     config = config if config is not None else ScoreConfig()
     check_timeout(timeout)
@@ -244,6 +246,9 @@ def score_graph(
     # One worker process all the same: a KaHyPar crash must not end the caller.
     table = run_scoring([dag_record(arch_id, generator, dag)], config, workers=1,
                         scheduler=scheduler, timeout=timeout).table
+    names = dagmod.user_names(dag)
+    if names is not None:  # the file named its vertices: say which entry of `parts` is which
+        table["vertex_names"] = [[str(n) for n in names]] * len(table)
     if out is not None:
         write_table(table.drop(columns=["error"]), out)
     scores, failures = _split(table)
