@@ -107,18 +107,14 @@ def run(args) -> int:
 
 def _check_export_args(args) -> None:
     """--export and --out go together, and the file's directory must exist (checked before any work)."""
-    from pathlib import Path
-
     if args.export and not args.out:
         raise CnasError(f"--export {args.export} needs --out FILE")
     if args.out and not args.export:
         raise CnasError("--out is the file of --export; add --export onnx|pt2|torchscript (or use --save FILE)")
     if args.export:
-        from ..compiler.export import check_export_format
+        from ..compiler.export import check_export
 
-        check_export_format(args.export)
-        if not Path(args.out).parent.is_dir():
-            raise CnasError(f"cannot write {args.out}: directory {Path(args.out).parent} does not exist; create it first")
+        check_export(args.out, args.export)
 
 
 def _check_shapes(net, table) -> list[int]:

@@ -43,6 +43,15 @@ def check_export_format(fmt: str) -> str:
     return fmt
 
 
+def check_export(path: str | Path, fmt: str) -> Path:
+    """``path`` as a Path if ``fmt`` can be written there (format, runtime, directory), else a one-line error."""
+    check_export_format(fmt)
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise CnasError(f"cannot write {path}: directory {path.parent} does not exist; create it first")
+    return path
+
+
 def sample_images(net, batch: int, seed: int = 0) -> torch.Tensor:
     """A seeded batch of standard-normal images of the shape ``net`` takes."""
     s = net.settings
@@ -100,10 +109,7 @@ def export_model(net, path: str | Path, fmt: str, *, seed: int = 0) -> float:
     >>> export_model(net, "dp12.onnx", "onnx") < 1e-4                   # doctest: +SKIP
     True
     """
-    check_export_format(fmt)
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise CnasError(f"cannot write {path}: directory {path.parent} does not exist; create it first")
+    path = check_export(path, fmt)
     net = net.eval()
     example, check = sample_images(net, EXAMPLE_BATCH, seed), sample_images(net, CHECK_BATCH, seed + 1)
     with torch.no_grad():
