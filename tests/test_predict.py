@@ -64,6 +64,14 @@ def test_best_placement_keeps_the_fastest_candidate():
     assert assignment == {0: 0, 1: 0, 2: 1, 3: 0}
 
 
+def test_latency_placement_predicted_is_the_search_on_measured_times():
+    from concurrent_nas.placement.timed import timed_assignment
+
+    assignment = timed_assignment(DIAMOND, 2, "predicted", COSTS.vertex_s, COSTS.out_bytes, COSTS.image_bytes,
+                                  COSTS.transfer)
+    assert PlacementEvaluator(DIAMOND, 2, COSTS).latency(assignment) == 8.0
+
+
 def test_hops_on_a_line_of_three_units():
     # Units 0 - 1 - 2 on a line: from unit 0 to unit 2 is two hops, 2 s a message.
     costs = PlacementCosts(COSTS.vertex_s, COSTS.out_bytes, COSTS.image_bytes, COSTS.transfer,
@@ -83,7 +91,7 @@ def test_predict_latency_on_the_paper_profile():
     assert p.single_ms == pytest.approx(sum(vertex_s.values()) * 1e3)
     assert p.pred_latency_ms <= min(p.candidates_ms.values()) + 1e-9
     assert p.pred_speedup == pytest.approx(p.single_ms / p.pred_latency_ms)
-    assert p.pred_speedup <= p.cp_bound + 1e-9 and p.cp_ms <= p.single_ms
+    assert 1.0 <= p.pred_speedup <= p.cp_bound + 1e-9 and p.cp_ms <= p.single_ms
     assert set(p.candidates_ms) >= {"paper", "heft", "kahypar-eps0.03", "kahypar-eps0.5"}
     assert len(p.assignment) == dag.number_of_nodes() and p.assignment[-1] == 0
     assert predict_latency(dag, 4, "paper") == p  # reproducible
