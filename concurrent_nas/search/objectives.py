@@ -47,13 +47,13 @@ class SearchConfig:
     seed : int
         Seed of the sampler; with the same seed a single process proposes the same trials.
     accuracy_method : str
-        The accuracy estimate (estimate_accuracy's methods; jacob-cov costs ~1 s, short-training minutes).
+        The accuracy estimate: one of estimate_accuracy's methods (jacob-cov is a zero-cost proxy; short-training trains).
     accuracy_epochs : int
         Epochs of the short-training estimate.
     accuracy_image_size : int
         Image side the accuracy estimate reads digits at.
     infeasible_after : int
-        Stop with an error when this many trials in a row have no feasible architecture and none was ever found.
+        Stop with an error once this many trials have finished without a single feasible architecture.
     """
 
     objectives: tuple[str, ...] = ("latency", "accuracy")
