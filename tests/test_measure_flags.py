@@ -63,3 +63,16 @@ def test_b_as_fast_as_a_is_fine_and_host_busy_alone_marks_dependents():
     assert measurement_flags(row(placement="paper", units=4, free_cores=3)) == "host-busy"
     assert measurement_flags(row(placement="paper", units=2), "host-busy") == "baseline-suspect"
     assert measurement_flags(row(placement="paper", units=2), "baseline-suspect") == ""
+
+
+def test_thread_count_defaults_to_the_free_cores():
+    import torch
+
+    from concurrent_nas.placement.threads import use_threads
+
+    try:
+        assert use_threads(1) == 1 and torch.get_num_threads() == 1
+        count = use_threads(0)
+        assert 1 <= count <= usable_cpus() and torch.get_num_threads() == count
+    finally:
+        torch.set_num_threads(1)  # what conftest gives every test

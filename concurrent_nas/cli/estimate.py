@@ -24,7 +24,7 @@ def register(sub) -> None:
     p.add_argument("--ids", help="comma-separated architecture ids (default all)")
     add_options(p, EstimateConfig, helps={"epochs": "epochs of the short-training proxy"})
     p.add_argument("--threads", type=int, default=0,
-                   help="CPU threads of torch (default: torch's choice; 1 is fastest on a busy machine)")
+                   help="CPU threads of torch (default: the cores not busy with other work, from the load average)")
     add_compile_options(p, skip=("image_size", "in_channels", "num_classes"))
     p.set_defaults(func=run)
 
@@ -47,10 +47,9 @@ def run(args) -> int:
     from ..training.estimate import estimate_run
 
     total = len(load_architectures(args.run, ids))
-    if args.threads:
-        import torch
+    from ..placement.threads import use_threads
 
-        torch.set_num_threads(args.threads)
+    use_threads(args.threads)
     with progress_bar(total, f"estimate {args.method}", unit="arch") as bar:
         table = estimate_run(args.run, args.method, ids=ids, settings=settings, config=config, progress=bar.update)
     if len(table):

@@ -105,12 +105,9 @@ def run(args) -> int:
     from ..training.data import describe, load_dataset
     from ..training.experiment import train_run
 
-    import torch
+    from ..placement.threads import use_threads
 
-    from ..placement.threads import free_cores
-
-    # Not torch's guess (every core): on a loaded host that oversubscribes it (issue 20).
-    torch.set_num_threads(args.threads or free_cores())
+    use_threads(args.threads)
     data = load_dataset(args.dataset, args.data_dir, image_size=args.image_size)
     print(f"{describe(data)}; {config.epochs} epochs on {config.device}", file=sys.stderr)
     from .progress import training_heartbeat
