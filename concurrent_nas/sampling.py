@@ -14,6 +14,7 @@ import pandas as pd
 
 from . import dag as dagmod
 from .errors import CnasError, check_integer
+from .resources import check_memory
 from .generators import generate, get_generator, params_json
 
 
@@ -105,13 +106,8 @@ def check_table_fits(one: pd.DataFrame, count: int) -> None:
 
     The table is held three times while it is written (rows, frame, Arrow buffers).
     """
-    import psutil
-
-    need = 3 * count * int(one.memory_usage(deep=True).sum())
-    have = psutil.virtual_memory().available
-    if need > have:
-        raise CnasError(f"{count} architectures need about {need / 2**30:.1f} GiB of memory, "
-                        f"{have / 2**30:.1f} GiB is available; sample fewer (--n) and split the run")
+    check_memory(3 * count * int(one.memory_usage(deep=True).sum()), f"{count} architectures",
+                 "sample fewer (--n) and split the run")
 
 
 def results_in(out: str | Path) -> list[str]:

@@ -47,6 +47,7 @@ import pandas as pd
 
 from . import dag as dagmod
 from .errors import INT64_MAX, CnasError
+from .resources import check_memory
 
 STAGING_MODES = ("uniform", "greedy", "probabilistic")
 
@@ -407,3 +408,17 @@ def totals(dag: nx.DiGraph, settings: CompileSettings = CompileSettings()) -> di
         "activation_bytes": sum(p.out_bytes for p in plans),
         "staged": sum(p.staged for p in plans),
     }
+
+
+def check_forward_fits(table: pd.DataFrame, settings: CompileSettings, batch: int = 1) -> None:
+    """Refuse a forward pass whose input and activations (from :func:`shape_pass`) exceed free memory.
+
+    Raises
+    ------
+    CnasError
+        With the estimate and the memory available, before any tensor is allocated.
+    """
+    image = settings.in_channels * settings.image_size**2 * settings.bytes_per_element
+    check_memory(batch * (image + int(table["out_bytes"].sum())),
+                 f"the input and activations of a forward pass at image size {settings.image_size}",
+                 "use a smaller --image-size")

@@ -404,3 +404,13 @@ def test_colliding_json_ids_are_one_line(tmp_path, capsys):
                                 "links": [{"source": 1, "target": "1"}, {"source": "1", "target": "x"}]}))  # fmt: skip
     assert cnas(["score", str(path), "--units", "2"]) == 2
     one_error_line(capsys, "vertex ids 1 and '1' are the same once written as text; rename one")
+
+
+def test_forward_pass_too_large_for_memory_is_refused_before_allocating(tmp_path, capsys):
+    # 3 x 100000^2 float32 input alone is 112 GiB: more than any test host has free.
+    path = tmp_path / "g.json"
+    path.write_text(json.dumps(NAMED))
+    assert cnas(["compile", str(path), "--check", "--image-size", "100000"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert "forward pass at image size 100000 need about" in captured.err and "GiB is available" in captured.err

@@ -16,13 +16,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "concurrent_nas"
 # Component -> the components it may import (besides itself). Read down the pipeline:
 # generators -> dag -> shapes -> scoring / compiler -> placement -> analysis, with the CLI
 # on top. `rundir` and `graphjson` are the I/O edge every stage may use.
-BASE = {"errors", "dag", "orphans", "lazy", "files"}
+BASE = {"errors", "dag", "orphans", "lazy", "files", "resources"}
 IO = BASE | {"graphjson", "rundir"}
 ALLOWED = {
     "errors": set(),
     "orphans": set(),
     "lazy": set(),
     "files": {"errors"},
+    "resources": {"errors"},
     "dag": {"errors"},
     "generators": BASE,
     "graphjson": BASE,

@@ -61,7 +61,7 @@ def _format_table(table) -> str:
 
 def run(args) -> int:
     from ..rundir import load_architectures
-    from ..shapes import shape_pass
+    from ..shapes import check_forward_fits, shape_pass
 
     settings = compile_settings_from_args(args)
     _check_export_args(args)
@@ -72,6 +72,8 @@ def run(args) -> int:
     archs = load_architectures(args.source, None if arch is None else [arch])
     arch_id, generator, dag = archs[0]
     table = shape_pass(dag, settings)
+    if args.check or args.export:  # before anything is printed or allocated
+        check_forward_fits(table, settings)
     print(f"architecture {arch_id} ({generator}, {dag.number_of_nodes()} vertices, "
           f"{dag.number_of_edges()} edges), staging {settings.staging}, merge {settings.merge}, "
           f"image {settings.image_size}px")

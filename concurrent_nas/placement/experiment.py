@@ -18,6 +18,7 @@ import pandas as pd
 
 from .. import dag as dagmod
 from ..errors import CnasError, check_integer
+from ..resources import check_memory
 from ..rundir import LATENCY, Run, check_writable, load_architectures, read_table, write_table
 from ..shapes import CompileSettings
 from .assign import make_assignment
@@ -93,18 +94,13 @@ def check_units_fit(archs, options: LatencyOptions) -> None:
         Naming the architecture with too few vertices, or the memory estimate and what
         the host has available.
     """
-    import psutil
-
     wanted = max((*options.units, *options.simulate_units))
     for arch_id, _, dag in archs:
         if wanted > dag.number_of_nodes():
             raise CnasError(f"architecture {arch_id} has {dag.number_of_nodes()} vertices, too few for {wanted} "
                             "units (each unit needs one); ask for fewer --units/--simulate-units")
-    need, have = max(options.units) * UNIT_PROCESS_BYTES, psutil.virtual_memory().available
-    if need > have:
-        raise CnasError(f"--units {max(options.units)} needs about {need / 2**30:.1f} GiB for its processes, "
-                        f"{have / 2**30:.1f} GiB is available; measure fewer units (simulate more with "
-                        "--simulate-units)")
+    check_memory(max(options.units) * UNIT_PROCESS_BYTES, f"the processes of --units {max(options.units)}",
+                 "measure fewer units (simulate more with --simulate-units)")
 
 
 def latency_run(
