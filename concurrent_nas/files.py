@@ -69,20 +69,32 @@ def check_output(
         If the path is a directory, lies under a file, is a symlink loop, has an
         extension not in ``suffixes``, or exists and ``force`` is false.
     """
+    path = check_place(path, flag)
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise CnasError(f"{flag} {path}: unsupported extension '{path.suffix}'; use one of {', '.join(suffixes)}")
+    if path.is_dir():
+        raise CnasError(f"{flag} {path} is a directory; give a file name")
+    if path.exists() and not force:
+        raise CnasError(f"{flag} {path} already exists; pass --force to overwrite it")
+    return path
+
+
+def check_place(path: str | Path, flag: str = "--out") -> Path:
+    """``path`` as a Path once it can be created: it resolves, and no folder above it is a file.
+
+    Raises
+    ------
+    CnasError
+        For a symlink loop, or a path under a file.
+    """
     path = Path(path)
     try:
         path.resolve()
     except (RuntimeError, OSError):  # 3.11 raises RuntimeError for a loop, later versions OSError
         raise CnasError(f"{flag} {path}: cannot be resolved (a symlink loop?); give another path") from None
-    if suffixes and path.suffix.lower() not in suffixes:
-        raise CnasError(f"{flag} {path}: unsupported extension '{path.suffix}'; use one of {', '.join(suffixes)}")
-    if path.is_dir():
-        raise CnasError(f"{flag} {path} is a directory; give a file name")
     blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
     if blocker is not None:
         raise CnasError(f"{flag} {path} lies under {blocker}, which is a file; give another path")
-    if path.exists() and not force:
-        raise CnasError(f"{flag} {path} already exists; pass --force to overwrite it")
     return path
 
 

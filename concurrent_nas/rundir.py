@@ -22,7 +22,7 @@ import pandas as pd
 
 from . import dag as dagmod
 from .errors import CnasError
-from .files import atomic_output, check_output, check_writable, unlink_quietly  # noqa: F401 (re-exported: the run's writers)
+from .files import atomic_output, check_output, check_place, check_writable, unlink_quietly  # noqa: F401 (re-exported: the run's writers)
 
 # Every file of a run directory is named here and nowhere else.
 MANIFEST = "manifest.json"
@@ -57,7 +57,7 @@ def new_run_dir(out: str | Path, *, force: bool = False) -> Iterator[Path]:
     CnasError
         If ``out`` exists and ``force`` is false, or its parent cannot be written.
     """
-    out = Path(out)
+    out = check_place(out)
     if out.exists() and not force:
         raise CnasError(f"{out} already exists; pass --force to replace it or choose another --out")
     if out.exists() and not out.is_dir():

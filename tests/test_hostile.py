@@ -414,3 +414,15 @@ def test_forward_pass_too_large_for_memory_is_refused_before_allocating(tmp_path
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1
     assert "forward pass at image size 100000 need about" in captured.err and "GiB is available" in captured.err
+
+
+@pytest.mark.parametrize("case", ["under a file", "symlink loop"])
+def test_sample_out_that_cannot_be_a_directory_is_one_line(tmp_path, capsys, case):
+    (tmp_path / "file").write_text("keep")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    out, message = {"under a file": (tmp_path / "file" / "run", "which is a file"),
+                    "symlink loop": (tmp_path / "loop" / "run", "symlink loop")}[case]  # fmt: skip
+    before = snapshot(tmp_path)
+    assert cnas([*SAMPLE, "--out", str(out)]) == 2
+    one_error_line(capsys, message)
+    assert snapshot(tmp_path) == before
