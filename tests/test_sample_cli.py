@@ -139,7 +139,7 @@ def test_out_under_a_file_is_a_clear_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     result = run_cli("sample", "--gen", "dp", "--n", "2", "--out", str(blocker / "run"))
-    assert result.returncode == 2 and "cannot write" in result.stderr
+    assert result.returncode == 2 and "lies under" in result.stderr and "which is a file" in result.stderr
     assert blocker.read_text() == "x"
 
 
