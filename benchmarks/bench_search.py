@@ -47,7 +47,7 @@ import pandas as pd
 
 from concurrent_nas.search import SearchSpace, hypervolume, search
 from concurrent_nas.search.engine import STUDY_NAME
-from concurrent_nas.search.outputs import write_front_run
+from concurrent_nas.search.outputs import compile_flags, write_front_run
 from concurrent_nas.shapes import CompileSettings
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -218,9 +218,7 @@ def confirm(args) -> None:
         run_dir = out / "confirm" / label
         write_front_run(run_dir, table, {trial: study.trials[trial].params}, space, config, None)
         settings = space.candidate(study.trials[trial].params).settings
-        flags = ["--image-size", str(settings.image_size), "--stem-channels", str(settings.stem_channels),
-                 "--channel-cap", str(settings.channel_cap), "--staging", settings.staging,
-                 "--staging-prob", str(settings.staging_prob), "--merge", settings.merge]
+        flags = compile_flags(settings)
         command = ["cnas", "latency", str(run_dir / FRONT_DIR), "--units", "1,2", "--placement", "predicted",
                    "--repeats", str(args.repeats), *flags]
         print("$", shlex.join(command), flush=True)

@@ -188,9 +188,12 @@ def pareto_figure(trials: pd.DataFrame, pareto: pd.DataFrame, config: SearchConf
     return fig
 
 
-def summary_text(out: Path, trials: pd.DataFrame, pareto: pd.DataFrame, space: SearchSpace,
-                 config: SearchConfig, ran: int) -> str:  # fmt: skip
-    """``summary.md``: counts, the front, time per objective and what to run next."""
+def summary_text(out: Path, trials: pd.DataFrame, pareto: pd.DataFrame, chosen: dict[int, dict],
+                 space: SearchSpace, config: SearchConfig, ran: int) -> str:  # fmt: skip
+    """``summary.md``: counts, the front, time per objective and what to run next.
+
+    ``chosen`` is trial number -> the values it chose, as for :func:`write_front_run`.
+    """
     states = trials["state"].value_counts().to_dict() if len(trials) else {}
     lines = [
         f"# Search {out.name}",
@@ -208,8 +211,8 @@ def summary_text(out: Path, trials: pd.DataFrame, pareto: pd.DataFrame, space: S
         "",
     ]
     shown = ["trial", "generator", "nodes", *config.objectives, *(["params"] if "params" not in config.objectives else [])]
-    if len(pareto):
-        lines.append(_markdown(pareto[shown]))
+    if len(pareto):  # plain text: analysis.tables.markdown_table sits above this package
+        lines += ["```", pareto[shown].to_string(index=False, float_format=lambda v: f"{v:.4g}"), "```"]
     finished = trials[trials["state"].isin(["COMPLETE", "PRUNED"])] if len(trials) else trials
     seconds = [c for c in trials.columns if c.startswith("seconds_")]
     if len(finished) and seconds:
@@ -219,21 +222,28 @@ def summary_text(out: Path, trials: pd.DataFrame, pareto: pd.DataFrame, space: S
         lines += ["", f"Time: {finished['duration_s'].sum():.1f} s of trials, "
                   f"{len(finished) / minutes if minutes else float('nan'):.1f} trials/min per process; "
                   f"share per objective: {share}."]
-    lines += ["", "## Next", "", f"    cnas score {out / FRONT_DIR} --units {config.units}",
-              f"    cnas latency {out / FRONT_DIR} --units 1,2",
-              "", "Each front architecture's compile settings are in `front/manifest.json` "
-              "(`compile_settings`, by arch_id) and in the `compile_settings` column.", ""]
-    return "\n".join(lines)
+    lines += ["", "## Next", "", f"    cnas score {out / FRONT_DIR} --units {config.units}", "",
+              "Front architectures differ in their compile settings (also in `front/manifest.json`), "
+              "so each is measured with its own flags:", ""]
+    for trial in pareto["trial"] if len(pareto) else []:
+        settings = space.candidate(chosen[int(trial)]).settings
+        lines.append(f"    cnas latency {out / FRONT_DIR} --ids {trial} --units 1,2 --placement predicted "
+                     + " ".join(compile_flags(settings)))
+    return "\n".join(lines) + "\n"
 
 
-def _markdown(table: pd.DataFrame) -> str:
-    def cell(v):
-        return f"{v:.4g}" if isinstance(v, float) else str(v)
+def compile_flags(settings) -> list[str]:
+    """The command-line flags that give ``settings`` (those that differ from the defaults)."""
+    from ..shapes import CompileSettings
 
-    head = "| " + " | ".join(table.columns) + " |"
-    rule = "|" + "---|" * len(table.columns)
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    return "\n".join([head, rule, *body])
+    default = CompileSettings()
+    flags = []
+    for field in dataclasses.fields(settings):
+        value = getattr(settings, field.name)
+        if value != getattr(default, field.name):
+            flag = "--classes" if field.name == "num_classes" else "--" + field.name.replace("_", "-")
+            flags += [flag, str(value)]
+    return flags
 
 
 def write_outputs(out: Path, study, space: SearchSpace, config: SearchConfig, *, command: str | None = None,
@@ -259,7 +269,7 @@ def write_outputs(out: Path, study, space: SearchSpace, config: SearchConfig, *,
 
         plt.close(fig)
         with atomic_output(out / SUMMARY, what="summary") as tmp:
-            Path(tmp).write_text(summary_text(out, trials, pareto, space, config, ran))
+            Path(tmp).write_text(summary_text(out, trials, pareto, chosen, space, config, ran))
     return SearchResult(out, study, trials, pareto, ran)
 
 
