@@ -307,9 +307,11 @@ def test_two_processes_share_one_study(tmp_path):
     assert sorted(first | second) == sorted(finished["trial"])
 
 
-def test_report_draws_the_search_of_a_front(tmp_path):
+def test_report_draws_the_search_of_a_front(tmp_path, capsys):
     out = tmp_path / "s"
     assert main(["search", "--out", str(out), "--trials", "5", *SMALL, *CHEAP]) == 0
+    # Off a terminal: heartbeat lines with the best values, the last one at the end.
+    assert capsys.readouterr().err.splitlines()[-1].startswith("search: 5/5 trials; best latency ")
     assert main(["score", str(out / "front"), "--units", "2"]) == 0
     assert main(["report", str(out / "front"), "--out", str(tmp_path / "report"), "--format", "png"]) == 0
     assert (tmp_path / "report" / "search_pareto.png").is_file()
