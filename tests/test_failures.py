@@ -72,34 +72,41 @@ def test_full_disk_while_training_is_one_line_and_leaves_no_temporary(tmp_path, 
     assert leftovers(run) == [] and not (run / rundir.HISTORY).exists()
 
 
-def test_second_scorer_of_a_run_is_refused_with_the_owner_pid(tmp_path, capsys):
+@pytest.mark.parametrize("activity, argv", [
+    ("scored", ["score", "{run}", "--units", "2", "--workers", "1"]),
+    ("trained", ["train", "{run}", *TRAIN, "--epochs", "1"]),
+    ("measured", ["latency", "{run}", "--units", "1", "--repeats", "1", "--warmup", "0", "--placement", "single"]),
+])  # fmt: skip
+def test_second_process_on_a_run_is_refused_with_the_owner_pid(tmp_path, capsys, activity, argv):
     import subprocess
     import sys
 
     run = sample(tmp_path, n=2, nodes=6)
-    # A real second process holds the run's scoring lock, as a running `cnas score` does.
+    argv = [a.format(run=run) for a in argv]
+    # A real second process holds the run's lock, as a running command does.
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time\n"
          "from concurrent_nas.rundir import run_lock\n"
-         "with run_lock(sys.argv[1], 'scored'):\n"
+         "with run_lock(sys.argv[1], sys.argv[2]):\n"
          "    print('locked', flush=True)\n"
-         "    time.sleep(120)\n", str(run)],
+         "    time.sleep(120)\n", str(run), activity],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         assert holder.stdout.readline() == "locked\n"
-        assert cnas(["score", str(run), "--units", "2", "--workers", "1"]) == 2
+        assert cnas(argv) == 2
         err = capsys.readouterr().err
-        assert f"is already being scored by pid {holder.pid}" in err and err.count("\n") == 1
-        assert sorted(p.name for p in run.iterdir()) == [".scored.lock", "architectures.parquet", "manifest.json"]
+        assert f"is already being {activity} by pid {holder.pid}" in err.splitlines()[-1]
+        assert sorted(p.name for p in run.iterdir()) == [f".{activity}.lock", "architectures.parquet",
+                                                         "manifest.json"]  # fmt: skip
     finally:
         holder.kill()
         holder.wait()
-    # The killed holder's lock is stale: the next scorer takes it over and removes it.
-    assert (run / ".scored.lock").exists()
-    assert cnas(["score", str(run), "--units", "2", "--workers", "1"]) == 0
-    assert not (run / ".scored.lock").exists() and (run / rundir.SCORES).exists()
+    # The killed holder's lock is stale: the next command takes it over and removes it.
+    assert (run / f".{activity}.lock").exists()
+    assert cnas(argv) == 0
+    assert not (run / f".{activity}.lock").exists()
 
 
 def test_damaged_score_sidecar_and_table_are_named(tmp_path, capsys):

@@ -19,7 +19,7 @@ import pandas as pd
 from .. import dag as dagmod
 from ..errors import CnasError, check_integer
 from ..resources import check_memory
-from ..rundir import LATENCY, Run, check_writable, load_architectures, read_table, write_table
+from ..rundir import LATENCY, Run, check_writable, load_architectures, read_table, run_lock, write_table
 from ..shapes import CompileSettings
 from .assign import make_assignment
 from .distributed import make_config, probe_transfers
@@ -149,33 +149,35 @@ def latency_run(
     run = Run(source) if Path(source).is_dir() else None
     out = latency_path(source)
     check_writable(out.parent, why=" (nothing was measured)")
-    table = previous_rows(out)
-    existing = {tuple(rec[k] for k in KEY): rec for rec in table.to_dict("records")}
-    rows = table.to_dict("records")
+    # One measuring process per run: two would each rewrite the table from their own rows.
+    with run_lock(run.path, "measured") if run is not None else nullcontext():
+        table = previous_rows(out)
+        existing = {tuple(rec[k] for k in KEY): rec for rec in table.to_dict("records")}
+        rows = table.to_dict("records")
 
-    def emit(row: dict) -> None:
-        rows.append(row)
-        write_table(pd.DataFrame(rows), out)  # after every row: an interruption loses nothing
+        def emit(row: dict) -> None:
+            rows.append(row)
+            write_table(pd.DataFrame(rows), out)  # after every row: an interruption loses nothing
 
-    models: dict[str, TransferModel] = {}
+        models: dict[str, TransferModel] = {}
 
-    def transfer_model(transport: str) -> TransferModel | None:
-        if transport == "nccl":
-            return None
-        if transport not in models:
-            models[transport], _ = probe_transfers(transport, timeout_s=options.timeout_s)
-        return models[transport]
+        def transfer_model(transport: str) -> TransferModel | None:
+            if transport == "nccl":
+                return None
+            if transport not in models:
+                models[transport], _ = probe_transfers(transport, timeout_s=options.timeout_s)
+            return models[transport]
 
-    with (progress(len(archs)) if progress is not None else nullcontext()) as bar:
-        for arch_id, generator, dag in archs:
-            measure_architecture(
-                arch_id, generator, dag, settings, options, done=set(existing), existing=existing,
-                emit=emit, transfer_model=transfer_model, parts=scored_parts(run, arch_id, dag),
-                progress=bar.set_postfix_str if bar is not None else lambda what: None,
-            )
-            if bar is not None:
-                bar.update(1)
-    return LatencyResult(pd.DataFrame(rows), out)
+        with (progress(len(archs)) if progress is not None else nullcontext()) as bar:
+            for arch_id, generator, dag in archs:
+                measure_architecture(
+                    arch_id, generator, dag, settings, options, done=set(existing), existing=existing,
+                    emit=emit, transfer_model=transfer_model, parts=scored_parts(run, arch_id, dag),
+                    progress=bar.set_postfix_str if bar is not None else lambda what: None,
+                )
+                if bar is not None:
+                    bar.update(1)
+        return LatencyResult(pd.DataFrame(rows), out)
 
 
 def latency_unit(

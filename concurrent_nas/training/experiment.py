@@ -20,7 +20,16 @@ import pandas as pd
 
 from .. import dag as dagmod
 from ..errors import CnasError
-from ..rundir import ACCURACY, CHECKPOINTS, HISTORY, check_writable, load_architectures, require_run, upsert_table
+from ..rundir import (
+    ACCURACY,
+    CHECKPOINTS,
+    HISTORY,
+    check_writable,
+    load_architectures,
+    require_run,
+    run_lock,
+    upsert_table,
+)
 from .baselines import BASELINES
 from .data import ImageData, dataset_key
 from .loop import TrainConfig, count_flops, count_parameters, derive_seed, train_model
@@ -205,61 +214,63 @@ def train_run(
                        match_params=match_params)
     if not found:
         raise CnasError("nothing to train: give --ids or --baseline")
-    key = dataset_key(data.name)
-    rows = []
-    for cand in found:
-        ckpt = run / CHECKPOINTS / key / cand.tag
-        if restart and ckpt.exists():
-            shutil.rmtree(ckpt)
-        model = cand.build()
-        params = count_parameters(model)
-        flops = count_flops(model, data.image_size)
-        # `name` (the checkpoint folder: arch-00003, baseline-cifarnet) tells baselines apart
-        # without decoding their negative arch_id.
-        ident = {"arch_id": cand.arch_id, "name": cand.tag, "generator": cand.generator, "nodes": cand.nodes,
-                 "dataset": data.name}
+    # One training process per run: two would each upsert the tables from their own copy.
+    with run_lock(run, "trained"):
+        key = dataset_key(data.name)
+        rows = []
+        for cand in found:
+            ckpt = run / CHECKPOINTS / key / cand.tag
+            if restart and ckpt.exists():
+                shutil.rmtree(ckpt)
+            model = cand.build()
+            params = count_parameters(model)
+            flops = count_flops(model, data.image_size)
+            # `name` (the checkpoint folder: arch-00003, baseline-cifarnet) tells baselines apart
+            # without decoding their negative arch_id.
+            ident = {"arch_id": cand.arch_id, "name": cand.tag, "generator": cand.generator, "nodes": cand.nodes,
+                     "dataset": data.name}
 
-        def write_epoch(record: dict, ident=ident) -> None:
-            upsert(run, HISTORY, pd.DataFrame([{**ident, **record}]), HISTORY_KEYS)
+            def write_epoch(record: dict, ident=ident) -> None:
+                upsert(run, HISTORY, pd.DataFrame([{**ident, **record}]), HISTORY_KEYS)
 
-        result = train_model(
-            model, data, config, checkpoint_dir=ckpt, on_epoch=write_epoch, progress=progress,
-            desc=f"{cand.tag}", identity=cand.identity,
-        )  # fmt: skip
-        history = pd.DataFrame(result.history)
-        row = {
-            **ident,
-            "kind": "baseline" if cand.arch_id < 0 else "sampled",
-            "epochs": config.epochs,
-            "top1": result.top1,
-            "best_top1": result.best_top1,
-            "params": params,
-            "flops": flops,
-            "acc_per_mparam": result.top1 / (params / 1e6),
-            "image_size": data.image_size,
-            "batch_size": config.batch_size,
-            "schedule": schedule_name(config),
-            "weight_decay": config.weight_decay,
-            "augment": config.augment,
-            "seed": config.seed,
-            "device": str(config.device),
-            "seconds_per_epoch": float(history["seconds"].median()),
-            # What the compiled architecture was built with (widths differ per model
-            # under --match-params); empty / 0 for baselines.
-            "merge": cand.settings.merge if cand.settings else "",
-            "stem_channels": cand.settings.stem_channels if cand.settings else 0,
-            "channel_cap": cand.settings.channel_cap if cand.settings else 0,
-            "match_params": str(match_params) if match_params is not None else "",
-        }
-        upsert(run, ACCURACY, pd.DataFrame([row]), ACCURACY_KEYS)
-        rows.append(row)
-        if report is not None:
-            resumed = f", resumed after epoch {result.resumed_from}" if result.resumed_from else ""
-            widths = f"stem {row['stem_channels']} / cap {row['channel_cap']}, " if cand.settings else ""
-            report(
-                f"{cand.tag} ({cand.generator}): top-1 {result.top1:.2f}% (best {result.best_top1:.2f}%), "
-                f"{params / 1e6:.3f} M params, {flops / 1e6:.1f} MFLOPs, {widths}"
-                f"{row['seconds_per_epoch']:.1f} s/epoch{resumed}"
-            )
-        del model
-    return pd.DataFrame(rows)
+            result = train_model(
+                model, data, config, checkpoint_dir=ckpt, on_epoch=write_epoch, progress=progress,
+                desc=f"{cand.tag}", identity=cand.identity,
+            )  # fmt: skip
+            history = pd.DataFrame(result.history)
+            row = {
+                **ident,
+                "kind": "baseline" if cand.arch_id < 0 else "sampled",
+                "epochs": config.epochs,
+                "top1": result.top1,
+                "best_top1": result.best_top1,
+                "params": params,
+                "flops": flops,
+                "acc_per_mparam": result.top1 / (params / 1e6),
+                "image_size": data.image_size,
+                "batch_size": config.batch_size,
+                "schedule": schedule_name(config),
+                "weight_decay": config.weight_decay,
+                "augment": config.augment,
+                "seed": config.seed,
+                "device": str(config.device),
+                "seconds_per_epoch": float(history["seconds"].median()),
+                # What the compiled architecture was built with (widths differ per model
+                # under --match-params); empty / 0 for baselines.
+                "merge": cand.settings.merge if cand.settings else "",
+                "stem_channels": cand.settings.stem_channels if cand.settings else 0,
+                "channel_cap": cand.settings.channel_cap if cand.settings else 0,
+                "match_params": str(match_params) if match_params is not None else "",
+            }
+            upsert(run, ACCURACY, pd.DataFrame([row]), ACCURACY_KEYS)
+            rows.append(row)
+            if report is not None:
+                resumed = f", resumed after epoch {result.resumed_from}" if result.resumed_from else ""
+                widths = f"stem {row['stem_channels']} / cap {row['channel_cap']}, " if cand.settings else ""
+                report(
+                    f"{cand.tag} ({cand.generator}): top-1 {result.top1:.2f}% (best {result.best_top1:.2f}%), "
+                    f"{params / 1e6:.3f} M params, {flops / 1e6:.1f} MFLOPs, {widths}"
+                    f"{row['seconds_per_epoch']:.1f} s/epoch{resumed}"
+                )
+            del model
+        return pd.DataFrame(rows)
