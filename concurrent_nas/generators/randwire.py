@@ -11,7 +11,6 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from ..errors import CnasError
 from .registry import register
 from .staged import staged_randwire
 
@@ -45,10 +44,8 @@ def randwire_stages(
     the cap), as RandWire's conv3-conv5 run at C, 2C, 4C after a downsampling stem.
     The wiring inside and between stages is ``fb``'s with ``n`` vertices per stage.
     """
-    if isinstance(stages, bool) or stages < 1:
-        raise CnasError(f"parameter 'stages' of generator 'fb-randwire' must be at least 1, got {stages}")
     chained = staged_randwire(stages * n + stages - 1, rng, stages=stages, base=base, k=k, p=p, m=m,
-                              orientation=orientation)
+                              orientation=orientation, name="fb-randwire")
     dag = nx.relabel_nodes(chained, {v: v + 1 for v in chained})
     heads = [v for v in dag if dag.in_degree(v) == 0]
     dag.add_node(0, stage=True)

@@ -31,6 +31,7 @@ def staged_randwire(
     p: float,
     m: int,
     orientation: str,
+    name: str = "fb",
 ) -> nx.DiGraph:
     """``stages`` random graphs from ``base`` chained one after another.
 
@@ -38,19 +39,20 @@ def staged_randwire(
     every output of a stage is gathered, downsampled and widened there); the rest are
     split as evenly as possible over the stages. Each stage draws from its own child
     random stream, so stages differ from each other. Each stage is oriented by
-    ``orientation`` (``dfs`` or ``index``, as the undirected generators).
+    ``orientation`` (``dfs`` or ``index``, as the undirected generators). ``name`` is the
+    generator that errors name (``fb-randwire`` builds on this one).
     """
     if base not in _BASE_KEYS:
         raise CnasError(
-            f"parameter 'base' of generator 'fb' must be one of {', '.join(_BASE_KEYS)}, got '{base}'"
+            f"parameter 'base' of generator '{name}' must be one of {', '.join(_BASE_KEYS)}, got '{base}'"
         )
     if stages < 1:
-        raise CnasError(f"parameter 'stages' of generator 'fb' must be at least 1, got {stages}")
+        raise CnasError(f"parameter 'stages' of generator '{name}' must be at least 1, got {stages}")
     random_blocks = n - (stages - 1)
     sizes = [random_blocks // stages + (i < random_blocks % stages) for i in range(stages)]
     if min(sizes) < 2:
         raise CnasError(
-            f"generator 'fb' needs at least 2 blocks per stage: {n} nodes cannot hold {stages} stages"
+            f"generator '{name}' needs at least 2 blocks per stage: {n} nodes cannot hold {stages} stages"
         )
     spec = get_generator(base)
     values = {"k": k, "p": p, "m": m}
@@ -64,7 +66,7 @@ def staged_randwire(
             undirected = spec.build(size, child, **base_params)
         except CnasError as exc:
             raise CnasError(
-                f"generator 'fb': stage {stage} has {size} blocks, too few for its base '{base}' ({exc}); "
+                f"generator '{name}': stage {stage} has {size} blocks, too few for its base '{base}' ({exc}); "
                 "use more nodes or fewer stages"
             ) from None
         part = dagmod.orient(undirected, orientation)
