@@ -168,7 +168,11 @@ def upsert_table(run: str | Path, name: str, rows: pd.DataFrame, keys: list[str]
     path = Path(run) / name
     if path.exists():
         old = read_table(run, name, made_by=made_by)
-        if set(keys) <= set(old.columns):
+        missing = [k for k in keys if k not in old.columns]
+        if missing and len(old):  # replacing it would silently drop every row it holds
+            raise CnasError(f"{path} is damaged (lacks column(s) {', '.join(missing)}); "
+                            f"move it aside and re-run `{made_by}`")
+        if len(old):
             drop = pd.MultiIndex.from_frame(old[keys]).isin(pd.MultiIndex.from_frame(rows[keys]))
             old = old[~drop]
             rows = pd.concat([old, rows], ignore_index=True) if len(old) else rows
@@ -180,6 +184,8 @@ def upsert_table(run: str | Path, name: str, rows: pd.DataFrame, keys: list[str]
 def require_run(run: str | Path) -> Path:
     """``run`` as a Path, or a clear error if it is not a run directory."""
     run = Path(run)
+    if run.exists() and not run.is_dir():
+        raise CnasError(f"{run} is a file, not a run directory; give the directory `cnas sample` made")
     if not run.is_dir():
         raise CnasError(f"{run}: no such run directory; create one with `cnas sample --gen dp --out {run}`")
     if not (run / ARCHITECTURES).exists():

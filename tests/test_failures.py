@@ -173,3 +173,13 @@ def test_odd_checkpoint_contents_are_one_line(tmp_path, capsys, contents, messag
     err = capsys.readouterr().err
     assert f"is not a training checkpoint ({message}); delete it or pass --restart" in err.splitlines()[-1]
     assert "Traceback" not in err
+
+
+def test_history_without_its_key_columns_is_refused_not_replaced(tmp_path, capsys):
+    run = sample(tmp_path)
+    pd.DataFrame({"note": ["rows someone else made"]}).to_parquet(run / rundir.HISTORY)
+    before = (run / rundir.HISTORY).read_bytes()
+    assert cnas(["train", str(run), *TRAIN, "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert "history.parquet is damaged (lacks column(s) dataset, arch_id, generator, epoch)" in err
+    assert (run / rundir.HISTORY).read_bytes() == before
