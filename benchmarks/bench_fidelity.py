@@ -6,6 +6,7 @@ Usage::
     python benchmarks/bench_fidelity.py depth --n 60        # longest path and critical-path bound
     python benchmarks/bench_fidelity.py uc --n 200          # the paper's U_c: smallest edge per generator
     python benchmarks/bench_fidelity.py fig9 --n 200 --sizes 40   # Fig. 9 under U_c global/generator, dfs/index
+    python benchmarks/bench_fidelity.py fig10 --n 200       # Fig. 10 under dfs and index orientation
     python benchmarks/bench_fidelity.py fig12 --n 100       # Figs. 11/12: paper placement (2-8 units) and KaHyPar
     python benchmarks/bench_fidelity.py groups --n 100      # the paper placement's path groups
 
@@ -258,16 +259,42 @@ def groups(args) -> None:
           "Greedy balancing of groups whose heaviest is under 1/8 of the total can balance 8 units almost exactly.")
 
 
+def fig10(args) -> None:
+    """Fig. 10 (vertices per depth level) under the paper's DFS and RandWire's id orientation."""
+    from concurrent_nas.analysis.figures import width_depth_figure
+
+    rows = []
+    for orientation in ("dfs", "index"):
+        frame = pd.DataFrame([
+            {"generator": gen, "nodes": dagmod.block_count(d), "width_profile": dagmod.width_profile(d)}
+            for gen in FIG9_GENERATORS for d in population(gen, args.n, orientation=orientation)
+        ])
+        fig = width_depth_figure(frame, {"resnet50 (reference)": cnas.generate("resnet50")})
+        fig.suptitle(f"Width/depth histograms (paper Fig. 10), orientation {orientation}; bars: mean, band: 10-90 %")
+        fig.savefig(ROOT / "docs" / "figures" / f"fig10_width_depth_{orientation}.png", dpi=100,
+                    metadata={"Software": None})
+        for gen, group in frame.groupby("generator", sort=False):
+            profiles = group["width_profile"]
+            rows.append({"generator": gen, "orientation": orientation, "count": len(group),
+                         "depth levels (median)": statistics.median(len(p) for p in profiles),
+                         "widest level (median)": statistics.median(max(p) for p in profiles)})
+        print(orientation, flush=True)
+    write("fig10", "Fig. 10: width/depth under both orientations", {"fig10": pd.DataFrame(rows)},
+          f"python benchmarks/bench_fidelity.py fig10 --n {args.n}",
+          "40 blocks (fb-randwire 39), architectures 0..n-1 of seed 0. Figures: "
+          "docs/figures/fig10_width_depth_dfs.png, docs/figures/fig10_width_depth_index.png.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("part", choices=["table4", "depth", "uc", "fig9", "fig12", "groups"])
+    parser.add_argument("part", choices=["table4", "depth", "uc", "fig9", "fig10", "fig12", "groups"])
     parser.add_argument("--n", type=int, default=100, help="architectures per generator")
     parser.add_argument("--sizes", default="40", help="block counts for fig9, e.g. 40,80")
     parser.add_argument("--units", default="4,6,8,10")
     args = parser.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",")]
     args.units = [int(u) for u in args.units.split(",")]
-    {"table4": table4, "depth": depth, "uc": uc, "fig9": fig9, "fig12": fig12, "groups": groups}[args.part](args)
+    {"table4": table4, "depth": depth, "uc": uc, "fig9": fig9, "fig10": fig10, "fig12": fig12, "groups": groups}[args.part](args)
 
 
 if __name__ == "__main__":
