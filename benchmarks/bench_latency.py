@@ -90,7 +90,7 @@ def write(name: str, text: str, data: dict) -> None:
 def sample(gen: str, n: int, nodes: int = 40) -> Path:
     out = RUNS / f"{gen}{nodes}"
     sh(["cnas", "sample", "--gen", gen, "--n", str(n), "--nodes", str(nodes), "--seed", "0", "--out", str(out),
-        "--force"])
+        "--force", "--discard-results"])  # a fresh run each time, even over an earlier one's latency table
     return out
 
 
