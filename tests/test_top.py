@@ -47,6 +47,14 @@ def test_rank_by_a_score_column_low_first():
     assert list(ranked["arch_id"]) == [1, 2] and list(ranked["cs@2"]) == [0.5, 0.7]
 
 
+@pytest.mark.parametrize("column,high", [("top1", True), ("best_top1", True), ("acc_per_mparam", True),
+                                         ("pred_speedup", True), ("speedup_same_cores", True), ("entropy", True),
+                                         ("cs", False), ("pred_latency_ms", False), ("comm_bytes", False),
+                                         ("train_loss", False)])
+def test_direction_follows_the_column_name(column, high):
+    assert tables.higher_is_better(column) is high
+
+
 def test_accuracy_ranks_high_first_and_leaves_baselines_out():
     ranked = tables.rank_architectures(hand_tables(), "top1", k=None)
     assert list(ranked["arch_id"]) == [1, 0, 2]  # the baseline's 99.9 has arch_id -1

@@ -356,13 +356,17 @@ KEY_COLUMNS = frozenset({
     "run", "arch_id", "generator", "nodes", "units", "eps", "best", "threads", "image_size", "repeats",
     "seed", "epochs", "index", "vertices", "longest_path", "empty_parts", "max_width",
 })
-#: Columns where larger is better (matched as a prefix); every other column ranks low first.
-HIGHER_IS_BETTER = ("top1", "top5", "accuracy", "acc", "estimate", "entropy", "speedup")
+#: Words of a column name where larger is better; every other column ranks low first.
+HIGHER_IS_BETTER = frozenset({"top1", "top5", "accuracy", "acc", "estimate", "entropy", "speedup"})
 
 
 def higher_is_better(column: str) -> bool:
-    """Whether a larger ``column`` means a better architecture (accuracy, estimates, speedup)."""
-    return column.startswith(HIGHER_IS_BETTER)
+    """Whether a larger ``column`` means a better architecture.
+
+    True when one of the ``_``-separated words of its name is in :data:`HIGHER_IS_BETTER`
+    (``top1``, ``best_top1``, ``acc_per_mparam``, ``pred_speedup``, ``speedup_same_cores``).
+    """
+    return not HIGHER_IS_BETTER.isdisjoint(column.split("_"))
 
 
 def ranking_columns(tables: dict[str, pd.DataFrame]) -> list[str]:

@@ -18,7 +18,7 @@ def register(sub) -> None:
         help="the best architectures of a run by a column of its tables (cs@4, top1, ...)",
         description="Rank the architectures of a run by one column of its tables (scores: the best "
         "eps option per unit count; latency, accuracy, estimates, params and any other table with "
-        "arch_id). Low ranks first, except for accuracy, estimates, entropy and speedups. An "
+        "arch_id). Lower values rank first, except for accuracy, estimates, entropy and speedups. An "
         "architecture with several rows (placements, datasets, methods) counts with its best one; "
         "narrow them with --where.",
     )
