@@ -11,7 +11,8 @@ profile, minimised; the jacob-cov accuracy estimate on digits at 16 px, maximise
 
 Reported (``run``): the hypervolume of each arm's front, with the reference point at
 the nadir of *both* arms' feasible trials (the worst latency and the worst accuracy
-estimate any trial of either arm got), so neither arm chooses it; among architectures
+estimate any trial of either arm got), so neither arm chooses it, and again at the
+DP-default arm's own nadir; among architectures
 whose accuracy estimate is at least the DP-default median, the lowest predicted latency
 each arm found, against the DP-default median latency; throughput (trials per minute
 per process, wall) and the share of trial time per objective.
@@ -83,7 +84,7 @@ def run_arm(name: str, trials: int, out: Path, baseline: Path | None = None):
     return result, time.monotonic() - start
 
 
-def arm_metrics(trials: pd.DataFrame, reference, accuracy_floor: float) -> dict:
+def arm_metrics(trials: pd.DataFrame, reference, accuracy_floor: float, dp_reference) -> dict:
     feasible = trials[trials["feasible"]]
     finished = trials[trials["state"].isin(["COMPLETE", "PRUNED"])]
     good = feasible[feasible["accuracy"] >= accuracy_floor]
@@ -92,6 +93,7 @@ def arm_metrics(trials: pd.DataFrame, reference, accuracy_floor: float) -> dict:
     return {
         "trials": int(len(feasible)),
         "hypervolume": hypervolume(feasible[list(OBJECTIVES)].to_numpy(), reference, DIRECTIONS),
+        "hypervolume_dp_nadir": hypervolume(feasible[list(OBJECTIVES)].to_numpy(), dp_reference, DIRECTIONS),
         "best_latency_at_floor_ms": float(good["latency"].min()) if len(good) else None,
         "best_trial_at_floor": int(good.loc[good["latency"].idxmin(), "trial"]) if len(good) else None,
         "median_latency_ms": float(feasible["latency"].median()),
@@ -119,13 +121,17 @@ def run(args) -> None:
     dp = tables["dp-random"][tables["dp-random"]["feasible"]]
     floor = float(dp["accuracy"].median())
     dp_median_latency = float(dp["latency"].median())
-    metrics = {name: arm_metrics(tables[name], reference, floor) for name in tables}
+    # A second reference, the DP-default arm's own nadir, where the many poor estimates of
+    # the full space (down to the first reference) count for nothing.
+    dp_reference = [float(dp["latency"].max()), float(dp["accuracy"].min())]
+    metrics = {name: arm_metrics(tables[name], reference, floor, dp_reference) for name in tables}
     for name in tables:
         metrics[name]["wall_s_this_call"], metrics[name]["ran_this_call"] = walls[name], results[name].ran
     for name, result in results.items():
         metrics[name]["generators_on_front"] = result.pareto["generator"].value_counts().to_dict()
         metrics[name]["front_size"] = int(len(result.pareto))
     hv_ratio = metrics["nsga2"]["hypervolume"] / metrics["dp-random"]["hypervolume"]
+    hv_ratio_dp = metrics["nsga2"]["hypervolume_dp_nadir"] / metrics["dp-random"]["hypervolume_dp_nadir"]
     best = metrics["nsga2"]["best_latency_at_floor_ms"]
     payload = {
         "commit": commit,
@@ -141,6 +147,8 @@ def run(args) -> None:
         "accuracy_floor": {"value": floor, "rule": "median accuracy estimate of the DP-default arm"},
         "dp_default_median_latency_ms": dp_median_latency,
         "hypervolume_ratio": hv_ratio,
+        "dp_nadir_reference": {"latency_ms": dp_reference[0], "accuracy": dp_reference[1]},
+        "hypervolume_ratio_dp_nadir": hv_ratio_dp,
         "latency_ratio_at_floor": best / dp_median_latency if best is not None else None,
         "targets": {"hypervolume_ratio": f">= {TARGET_HV}", "latency_ratio_at_floor": f"<= {TARGET_LATENCY}"},
         "arms": metrics,
@@ -177,7 +185,9 @@ def markdown(p: dict) -> str:
         "",
         *rows,
         "",
-        f"Hypervolume ratio NSGA-II / random: **{p['hypervolume_ratio']:.2f}** (target {p['targets']['hypervolume_ratio']}).",
+        f"Hypervolume ratio NSGA-II / random: **{p['hypervolume_ratio']:.2f}** (target {p['targets']['hypervolume_ratio']}); "
+        f"with the DP-default arm's own nadir as reference (latency {p['dp_nadir_reference']['latency_ms']:.4g} ms, "
+        f"accuracy {p['dp_nadir_reference']['accuracy']:.4g}): **{p['hypervolume_ratio_dp_nadir']:.2f}**.",
         f"Best NSGA-II latency at accuracy >= the DP-default median, over the DP-default median latency "
         f"({p['dp_default_median_latency_ms']:.4g} ms): **{fmt(p['latency_ratio_at_floor'], '.2f')}** "
         f"(target {p['targets']['latency_ratio_at_floor']}).",
