@@ -22,7 +22,6 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
@@ -33,12 +32,9 @@ RESULTS = Path(__file__).parent / "results"
 CELLS = [("kahypar", "fast"), ("mtkahypar", "fast"), ("mtkahypar", "quality"), ("kahypar", "quality")]
 
 
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+#: The code this measurement depends on (others' uncommitted work does not make it dirty).
+MEASURED_CODE = ["concurrent_nas/scoring", "concurrent_nas/generators", "concurrent_nas/shapes.py",
+                 "benchmarks/bench_partitioner.py"]
 
 
 def measure(gen: str, args) -> list[dict]:
@@ -106,7 +102,9 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
     rows = [row for gen in args.generators for row in measure(gen, args)]
-    result = {"commit": git_commit(), "archs": args.archs, "nodes": args.nodes, "units": args.units,
+    from bench_fidelity import git_commit  # the scripts' one commit stamp
+
+    result = {"commit": git_commit(MEASURED_CODE), "archs": args.archs, "nodes": args.nodes, "units": args.units,
               "eps": list(EPS), "reference": "kahypar quality", "wall_s": time.perf_counter() - start,
               "loadavg_before": load_before, "loadavg_after": os.getloadavg()[0], "cpus": os.cpu_count(),
               "rows": rows}
