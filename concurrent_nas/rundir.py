@@ -125,9 +125,31 @@ def run_lock(run: str | Path, activity: str) -> Iterator[Path]:
     finally:
         unlink_quietly(mine)
     try:
+        remove_stale_temporaries(run)
         yield path
     finally:
         unlink_quietly(path)
+
+
+def remove_stale_temporaries(run: str | Path) -> list[Path]:
+    """Delete the ``.NAME.PID.tmp`` files under ``run`` whose writer (PID) no longer runs.
+
+    Only a SIGKILL leaves one (every other ending removes it, see
+    :func:`~concurrent_nas.files.atomic_output`); no reader ever opens one, so this is
+    tidying, done whenever a command takes the run's lock.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    removed = []
+    for path in Path(run).rglob(".*.tmp"):
+        pid = path.name[: -len(".tmp")].rpartition(".")[2]
+        if path.is_file() and pid.isdigit() and not _pid_runs(int(pid)):
+            unlink_quietly(path)
+            removed.append(path)
+    return removed
 
 
 def _lock_owner(path: Path) -> int | None:

@@ -183,3 +183,26 @@ def test_history_without_its_key_columns_is_refused_not_replaced(tmp_path, capsy
     err = capsys.readouterr().err.splitlines()[-1]
     assert "history.parquet is damaged (lacks column(s) dataset, arch_id, generator, epoch)" in err
     assert (run / rundir.HISTORY).read_bytes() == before
+
+
+def test_temporaries_of_a_killed_writer_are_removed_by_the_next_command(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    run = sample(tmp_path)
+    # A real SIGKILL while a temporary file exists (its pid is then gone for good).
+    (run / "checkpoints").mkdir()
+    child = subprocess.Popen(
+        [sys.executable, "-c",
+         "import os, signal, sys\n"
+         "from concurrent_nas.rundir import atomic_output\n"
+         "with atomic_output(sys.argv[1]) as tmp:\n"
+         "    tmp.write_text('half')\n"
+         "    os.kill(os.getpid(), signal.SIGKILL)\n", str(run / "checkpoints" / "x.parquet")],
+    )  # fmt: skip
+    assert child.wait(timeout=60) == -9 and leftovers(run) == [f"checkpoints/.x.parquet.{child.pid}.tmp"]
+    mine = run / f".kept.{os.getpid()}.tmp"  # a live writer's temporary stays
+    mine.write_text("in progress")
+    assert cnas(["score", str(run), "--units", "2", "--workers", "1"]) == 0
+    assert leftovers(run) == [mine.name]
