@@ -250,6 +250,18 @@ def test_run_without_scores_names_cnas_score(capsys, tmp_path):
     assert not (tmp_path / "rep").exists()
 
 
+def test_run_too_small_for_an_fb_reference_still_reports(tmp_path):
+    # FB's staged WS cannot be built at 12 blocks; the report used to stop on it.
+    run = tmp_path / "dp12"
+    assert main(["sample", "--gen", "dp", "--n", "3", "--nodes", "12", "--out", str(run)]) == 0
+    assert main(["score", str(run), "--units", "2", "--eps", "0.1"]) == 0
+    assert main(["report", str(run), "--out", str(tmp_path / "rep")]) == 0
+    summary = (tmp_path / "rep" / "summary.md").read_text()
+    assert "Fig. 10: no FB reference drawn at 12 blocks" in summary
+    widths = pd.read_csv(tmp_path / "rep" / "tables" / "fig10_width_depth.csv")
+    assert set(widths["generator"]) == {"dp", "resnet50 (reference)"}
+
+
 def test_empty_and_missing_runs_are_clear_errors(capsys, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
