@@ -101,6 +101,19 @@ def test_a_candidate_is_the_same_network_from_its_values():
     assert candidate.key() == space.candidate(dict(values)).key()
 
 
+def test_choices_that_build_the_same_network_share_its_key():
+    space = small_space()
+    values = {"generator": "fb", "nodes": 16, "seed": 2, "fb.stages": 2, "orientation": "dfs", "staging": "uniform",
+              "staging_prob": 0.5, "merge": "sum", "stem_channels": 8, "channel_cap": 32}
+    fb = space.candidate(values)
+    # FB stages where its generator says, in every mode: the same network.
+    assert space.candidate({**values, "staging": "greedy"}).network_key() == fb.network_key()
+    assert space.candidate({**values, "merge": "sigmoid-weights"}).network_key() != fb.network_key()
+    dp = {**values, "generator": "dp", "dp.p": 0.5, "dp.alpha": 1.0, "dp.beta": 1.0}
+    assert (space.candidate({**dp, "staging": "greedy"}).network_key()
+            != space.candidate({**dp, "staging": "uniform"}).network_key())
+
+
 def test_space_flag_prints_every_dimension(capsys):
     assert main(["search", "--space", "--set", "generator=dp", "--set", "nodes=40"]) == 0
     lines = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines() if not line.startswith("fixed"))

@@ -242,7 +242,7 @@ def _optimize(study, space: SearchSpace, config: SearchConfig, budget: int, prog
 
     def objective(trial):
         candidate = space.suggest(trial)
-        key = candidate.key()
+        key = candidate.network_key()
         info = {"key": key, "worker": worker}
         if key in cache:  # the same network again: same values, no cost
             values, known = cache[key]

@@ -110,11 +110,8 @@ def pareto_table(trials: pd.DataFrame, config: SearchConfig) -> pd.DataFrame:
     if not len(feasible):
         return feasible
     front = feasible[pareto_mask(feasible[list(config.objectives)].to_numpy(), config.directions)]
-    # One network chosen twice is one architecture: the same key (a cached repeat), or the
-    # same architecture whose other choices changed nothing (FB prescribes its own staging,
-    # a cap above what staging reaches is never used).
-    front = front.drop_duplicates("key").drop_duplicates(["generator", "nodes", "seed", "params", "flops",
-                                                          *config.objectives])
+    # One network chosen twice (its key is the network's digest) is one architecture.
+    front = front.drop_duplicates("key")
     ascending = config.directions[0] == "minimize"
     return front.sort_values([config.objectives[0], "trial"], ascending=[ascending, True]).reset_index(drop=True)
 

@@ -20,6 +20,7 @@ Dimension names:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ import numpy as np
 from ..errors import CnasError
 from ..generators import generate, get_generator, list_generators, params_json
 from ..generators.registry import ORIENTATION
-from ..shapes import MERGES, STAGING_MODES, CompileSettings
+from ..shapes import MERGES, STAGING_MODES, CompileSettings, plan_network
 
 ARCHITECTURE_DIMS = ("generator", "nodes", "seed")
 
@@ -117,10 +118,27 @@ class Candidate:
         return generate(self.generator, self.nodes, self.seed, **self.params)
 
     def key(self) -> str:
-        """Canonical text of the candidate: equal keys are the same network."""
+        """Canonical text of the candidate's choices."""
         return json.dumps({"generator": self.generator, "nodes": self.nodes, "seed": self.seed,
                            "params": json.loads(params_json(self.params)),
                            "settings": dataclasses.asdict(self.settings)}, sort_keys=True)
+
+    def network_key(self) -> str:
+        """A digest of the network the candidate builds: equal for choices that build the same one.
+
+        Different choices often do (FB prescribes its own staging in every mode, a channel
+        cap above what staging reaches is never used), and a search should neither pay
+        twice for one network nor list it twice on its front. The digest covers the
+        edges, every vertex's plan (shapes, staging, parameters) and the merge. A
+        candidate its generator or the shape pass refuses falls back to :meth:`key`.
+        """
+        try:
+            dag = self.dag()
+            plans = plan_network(dag, self.settings)
+        except CnasError:
+            return self.key()
+        text = repr((sorted(dag.edges), plans, self.settings.merge))
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
