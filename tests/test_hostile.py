@@ -27,6 +27,29 @@ def one_error_line(capsys, expected: str) -> str:
     return err
 
 
+def chain_run(tmp_path, n: int = 1, nodes: int = 4):
+    run = tmp_path / "run"
+    assert cnas(["sample", "--gen", "chain", "--n", str(n), "--nodes", str(nodes), "--out", str(run)]) == 0
+    return run
+
+
+def refused_and_unchanged(where, capsys, argv: list[str], message: str, *, only_line: bool = True) -> None:
+    """``cnas argv`` exits 2, its error line holds ``message``, and nothing under ``where`` changed.
+
+    ``only_line=False`` allows progress lines before the error (train names its data set).
+    """
+    before = snapshot(where)
+    capsys.readouterr()
+    assert cnas(argv) == 2
+    if only_line:
+        one_error_line(capsys, message)
+    else:
+        err = capsys.readouterr().err
+        assert err.splitlines()[-1].startswith("cnas: error:") and message in err.splitlines()[-1], err
+        assert "Traceback" not in err
+    assert snapshot(where) == before
+
+
 @pytest.fixture
 def scored(tmp_path):
     run = tmp_path / "run"
@@ -161,13 +184,8 @@ def test_force_overwrites_an_output_file_and_xlsx_is_refused(small_dp_run, tmp_p
     ],
 )
 def test_latency_unit_counts_are_checked_before_measuring(tmp_path, capsys, extra, message):
-    run = tmp_path / "run"
-    assert cnas(["sample", "--gen", "chain", "--n", "2", "--nodes", "6", "--out", str(run)]) == 0
-    before = snapshot(run)
-    capsys.readouterr()
-    assert cnas(["latency", str(run), "--repeats", "1", "--warmup", "0", *extra]) == 2
-    one_error_line(capsys, message)
-    assert snapshot(run) == before
+    run = chain_run(tmp_path, n=2, nodes=6)
+    refused_and_unchanged(run, capsys, ["latency", str(run), "--repeats", "1", "--warmup", "0", *extra], message)
 
 
 @pytest.mark.parametrize("command", [["latency", "--units", "1", "--repeats", "1"], ["score", "--units", "2"],
@@ -178,8 +196,7 @@ def test_read_only_run_is_refused_before_any_work(tmp_path, capsys, monkeypatch,
     import errno
     import tempfile
 
-    run = tmp_path / "run"
-    assert cnas(["sample", "--gen", "chain", "--n", "1", "--nodes", "4", "--out", str(run)]) == 0
+    run = chain_run(tmp_path)
     mkstemp = tempfile.mkstemp
 
     def read_only(*args, dir=None, **kwargs):
@@ -188,12 +205,8 @@ def test_read_only_run_is_refused_before_any_work(tmp_path, capsys, monkeypatch,
         return mkstemp(*args, dir=dir, **kwargs)
 
     monkeypatch.setattr(tempfile, "mkstemp", read_only)
-    before = snapshot(run)
-    capsys.readouterr()
-    assert cnas([command[0], str(run), *command[1:]]) == 2
-    err = capsys.readouterr().err
-    assert err.splitlines()[-1].startswith(f"cnas: error: cannot write to {run}: Read-only file system (nothing")
-    assert "Traceback" not in err and snapshot(run) == before
+    refused_and_unchanged(run, capsys, [command[0], str(run), *command[1:]],
+                          f"cannot write to {run}: Read-only file system (nothing", only_line=False)
 
 
 # -- graph types: every entry point goes through dag.validate ------------------------------
@@ -234,14 +247,10 @@ def test_unsupported_graph_types_are_refused_naming_what_to_pass(tmp_path, kind,
     ],
 )
 def test_numbers_out_of_range_are_one_line(tmp_path, capsys, argv, message):
-    run = tmp_path / "run"
-    assert cnas(["sample", "--gen", "chain", "--n", "1", "--nodes", "4", "--out", str(run)]) == 0
-    before = snapshot(tmp_path)
-    capsys.readouterr()
+    run = chain_run(tmp_path)
     argv = [a.format(run=run) for a in argv]
-    assert cnas([*argv, *(["--out", str(tmp_path / "new")] if argv[0] == "sample" else [])]) == 2
-    one_error_line(capsys, message)
-    assert snapshot(tmp_path) == before
+    refused_and_unchanged(tmp_path, capsys, [*argv, *(["--out", str(tmp_path / "new")] if argv[0] == "sample" else [])],
+                          message)
 
 
 def test_api_seed_must_be_whole(tmp_path):
@@ -285,16 +294,10 @@ def damage(frame, how: str):
 def test_damaged_architectures_table_is_named_by_every_command(tmp_path, capsys, how, message, command):
     from concurrent_nas.rundir import load_parquet, write_table
 
-    run = tmp_path / "run"
-    assert cnas(["sample", "--gen", "chain", "--n", "2", "--nodes", "4", "--out", str(run)]) == 0
+    run = chain_run(tmp_path, n=2)
     path = run / rundir.ARCHITECTURES
     write_table(damage(load_parquet(path), how), path)
-    before = snapshot(run)
-    capsys.readouterr()
-    assert cnas([command[0], str(run), *command[1:]]) == 2
-    err = capsys.readouterr().err
-    assert err.splitlines()[-1].startswith("cnas: error:") and message in err.splitlines()[-1], err
-    assert "Traceback" not in err and snapshot(run) == before
+    refused_and_unchanged(run, capsys, [command[0], str(run), *command[1:]], message, only_line=False)
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -303,13 +306,8 @@ def test_damaged_architectures_table_is_named_by_every_command(tmp_path, capsys,
     (["--seed", str(2**64)], "--seed must be an integer in 0..9223372036854775807"),
 ])  # fmt: skip
 def test_train_settings_out_of_range_are_named_before_training(tmp_path, capsys, extra, message):
-    run = tmp_path / "run"
-    assert cnas(["sample", "--gen", "chain", "--n", "1", "--nodes", "4", "--out", str(run)]) == 0
-    before = snapshot(run)
-    capsys.readouterr()
-    assert cnas(["train", str(run), "--dataset", "digits", "--epochs", "1", *extra]) == 2
-    one_error_line(capsys, message)
-    assert snapshot(run) == before
+    run = chain_run(tmp_path)
+    refused_and_unchanged(run, capsys, ["train", str(run), "--dataset", "digits", "--epochs", "1", *extra], message)
 
 
 # -- graph JSON in malformed forms --------------------------------------------------------
