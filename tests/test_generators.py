@@ -198,3 +198,13 @@ def test_depth_width_and_longest_path_on_a_known_dag():
     assert dagmod.width_profile(dag) == [1, 2, 1, 1]
     assert dagmod.longest_path_vertices(dag) == 4
     assert dagmod.max_width(dag) == 2
+
+
+@pytest.mark.parametrize("seed", [1.5, -1, True, 2**70])
+def test_generate_refuses_a_seed_it_would_truncate(seed):
+    with pytest.raises(CnasError, match=r"seed must be an integer in 0\.\.9223372036854775807"):
+        cnas.generate("dp", 10, seed=seed)
+
+
+def test_generate_takes_numpy_integer_seeds_as_ints():
+    assert dagmod.edge_list(cnas.generate("dp", 20, seed=np.int64(3))) == dagmod.edge_list(cnas.generate("dp", 20, seed=3))

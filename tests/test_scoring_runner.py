@@ -68,9 +68,12 @@ def make_run(path: Path, gen: str = "dp", n: int = 8, nodes: int = 20, seed: int
 
 
 def cli(*argv: str) -> subprocess.CompletedProcess:
+    # No heartbeat: stderr here is a pipe, and on a loaded host a scheduler that takes
+    # over 10 s to refuse would put a (correct) progress line before the error line.
     return subprocess.run(
         [sys.executable, "-m", "concurrent_nas.cli.main", *argv],
         capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+        env={**os.environ, "CNAS_HEARTBEAT": "0"},
     )
 
 

@@ -20,7 +20,7 @@ import networkx as nx
 import numpy as np
 
 from .. import dag as dagmod
-from ..errors import CnasError
+from ..errors import CnasError, check_integer
 
 MIN_NODES = 4
 
@@ -125,9 +125,10 @@ def architecture_rng(seed: int, index: int = 0) -> np.random.Generator:
     Derived with a ``SeedSequence`` so that every architecture is reproducible on its
     own, and streams of neighbouring indices or seeds are independent.
     """
-    if seed < 0 or index < 0:
-        raise CnasError(f"seed and index must be non-negative, got seed={seed}, index={index}")
-    return np.random.default_rng(np.random.SeedSequence([int(seed), int(index)]))
+    # 1.5 or True would otherwise be truncated to another architecture's stream.
+    seed = check_integer(seed, "seed")
+    index = check_integer(index, "index")
+    return np.random.default_rng(np.random.SeedSequence([seed, index]))
 
 
 def generate(
