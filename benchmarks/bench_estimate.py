@@ -81,7 +81,7 @@ def sample_commands(args) -> list[list[str]]:
         if not (out / "architectures.parquet").exists():
             extra = [a for k, v in params.items() for a in ("--param", f"{k}={v}")]
             commands.append(["sample", "--gen", gen, "--n", str(args.per_config), "--nodes", "40",
-                             "--seed", str(args.sample_seed), *extra, "--out", str(out), "--force"])  # fmt: skip
+                             "--seed", str(args.sample_seed), *extra, "--out-dir", str(out), "--force"])  # fmt: skip
     return commands
 
 
@@ -89,7 +89,7 @@ def train_command(args, run: Path) -> list[str]:
     return [
         "train", str(run), "--dataset", "digits", "--image-size", str(args.image_size),
         "--epochs", str(args.train_epochs or args.epochs), "--batch-size", str(args.batch_size), "--lr", str(args.lr),
-        "--threads", "1", "--device", "cpu", *compile_opts(args),
+        "--torch-threads", "1", "--device", "cpu", *compile_opts(args),
     ]  # fmt: skip
 
 
@@ -98,7 +98,7 @@ def estimate_commands(args, run: Path) -> list[list[str]]:
     for m in args.methods:
         ids = ["--ids", args.short_ids] if m == "short-training" and args.short_ids else []
         commands.append(["estimate", str(run), "--method", m, "--image-size", str(args.image_size),
-                         "--threads", "1", *ids, *compile_opts(args)])  # fmt: skip
+                         "--torch-threads", "1", *ids, *compile_opts(args)])  # fmt: skip
     return commands
 
 

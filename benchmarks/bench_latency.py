@@ -89,7 +89,7 @@ def write(name: str, text: str, data: dict) -> None:
 
 def sample(gen: str, n: int, nodes: int = 40) -> Path:
     out = RUNS / f"{gen}{nodes}"
-    sh(["cnas", "sample", "--gen", gen, "--n", str(n), "--nodes", str(nodes), "--seed", "0", "--out", str(out),
+    sh(["cnas", "sample", "--gen", gen, "--n", str(n), "--nodes", str(nodes), "--seed", "0", "--out-dir", str(out),
         "--force", "--discard-results"])  # a fresh run each time, even over an earlier one's latency table
     return out
 

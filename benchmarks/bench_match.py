@@ -58,16 +58,16 @@ def jobs(args) -> list[tuple[str, int, str, list[list[str]]]]:
     """
     runs = Path(args.runs)
     common = ["--dataset", "digits", "--image-size", str(args.image_size), "--epochs", str(args.epochs),
-              "--threads", str(args.threads), "--device", "cpu"]  # fmt: skip
+              "--torch-threads", str(args.threads), "--device", "cpu"]  # fmt: skip
 
     def job(model: str, seed: int, ids: str = "") -> tuple[str, int, str, list[list[str]]]:
         run = runs / f"s{seed}" / model
         if model == args.baseline:
-            sample = ["sample", "--gen", "chain", "--n", "1", "--nodes", "4", "--out", str(run)]
-            train = ["train", str(run), *common, "--seed", str(seed), "--ids", "none", "--baseline", model]
+            sample = ["sample", "--gen", "chain", "--n", "1", "--nodes", "4", "--out-dir", str(run)]
+            train = ["train", str(run), *common, "--model-seed", str(seed), "--ids", "none", "--baseline", model]
             return model, seed, ids, [sample, train]
-        sample = ["sample", "--gen", model, "--n", str(args.archs), "--nodes", "40", "--seed", "0", "--out", str(run)]
-        train = ["train", str(run), *common, "--seed", str(seed), "--match-params", args.baseline]
+        sample = ["sample", "--gen", model, "--n", str(args.archs), "--nodes", "40", "--seed", "0", "--out-dir", str(run)]
+        train = ["train", str(run), *common, "--model-seed", str(seed), "--match-params", args.baseline]
         if ids:
             first, last = (int(x) for x in ids.split("-"))
             train += ["--ids", ",".join(str(i) for i in range(first, last + 1))]
@@ -102,7 +102,7 @@ def run_jobs(todo, width: int, logs: Path) -> list[dict]:
             pending.remove((model, seed, ids, commands))
             busy.add((model, seed))
             ready = [j for j in ready if (j[0], j[1]) not in busy]
-            steps = [c for c in commands if not (c[0] == "sample" and Path(c[c.index("--out") + 1]).exists())]
+            steps = [c for c in commands if not (c[0] == "sample" and Path(c[c.index("--out-dir") + 1]).exists())]
             script = " && ".join(shlex.join(["cnas", *c]) for c in steps)
             print(f"$ {script}", flush=True)
             log = open(logs / f"{model}-s{seed}{'-' + ids if ids else ''}.log", "w")

@@ -56,7 +56,7 @@ def sample(root: Path, name: str, gen: str, n: int, nodes: int, params=(), seed:
     run = root / name
     if not (run / "architectures.parquet").exists():
         extra = [a for p in params for a in ("--param", p)]
-        cnas("sample", "--gen", gen, "--n", str(n), "--nodes", str(nodes), "--seed", str(seed), "--out", str(run), *extra)
+        cnas("sample", "--gen", gen, "--n", str(n), "--nodes", str(nodes), "--seed", str(seed), "--out-dir", str(run), *extra)
     return run
 
 
@@ -83,7 +83,7 @@ def placement(args) -> dict:
         run = sample(Path(args.root), f"predict-place-{gen}40-n{args.n}", gen, args.n, 40)
         for profile in _profiles(args):
             cnas("score", str(run), "--units", "4,6,8,10", "--force", "--profile", profile,
-                 *(["--workers", str(args.workers)] if args.workers else []))
+                 *(["--processes", str(args.workers)] if args.workers else []))
             name = load_profile(profile).name
             t = pd.read_parquet(run / "predicted.parquet")
             t = t[t["profile"] == name]
@@ -192,7 +192,7 @@ def main() -> None:
     parser.add_argument("mode", choices=["cost", "placement", "fig8", "validate"])
     parser.add_argument("--root", default="runs", help="where the benchmark's runs live")
     parser.add_argument("--n", type=int, default=100, help="architectures per population (cost, placement, fig8)")
-    parser.add_argument("--workers", type=int, help="--workers of cnas score (default all cores)")
+    parser.add_argument("--workers", type=int, help="--processes of cnas score (default all cores)")
     parser.add_argument("--repeat", type=int, default=1, help="cost: timed calls of each (the fastest counts)")
     parser.add_argument("--profile", default="paper", help="cost, fig8: profile")
     parser.add_argument("--profiles", default="paper,edge", help="placement: profiles, comma-separated (names or .toml)")

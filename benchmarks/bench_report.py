@@ -42,11 +42,11 @@ def main() -> int:
             start = time.perf_counter()
             subprocess.run(
                 [sys.executable, "-m", "concurrent_nas.cli.main", "report", *args.runs,
-                 "--out", f"{tmp}/r{i}"],
+                 "--out-dir", f"{tmp}/r{i}"],
                 check=True, stdout=subprocess.DEVNULL,
             )
             times.append(time.perf_counter() - start)
-    command = "cnas report " + " ".join(args.runs) + " --out DIR"
+    command = "cnas report " + " ".join(args.runs) + " --out-dir DIR"
     table = "\n".join(
         [
             "| runs | architectures | score rows | repeats | median s | min s | max s | load avg (1 min) |",

@@ -23,7 +23,7 @@ CASES = [("dp", 1000), ("dp", 10000), ("er", 1000), ("ws", 1000), ("ba", 1000), 
 def run_once(gen: str, count: int, out: Path) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one `cnas sample` in a fresh interpreter."""
     cmd = [sys.executable, "-m", "concurrent_nas.cli.main", "sample", "--gen", gen, "--n", str(count),
-           "--nodes", "40", "--out", str(out), "--force"]
+           "--nodes", "40", "--out-dir", str(out), "--force"]
     # A fresh process per measurement so ru_maxrss of the children is this run's alone.
     probe = (
         "import resource, subprocess, sys, time; t = time.perf_counter(); "

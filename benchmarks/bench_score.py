@@ -74,12 +74,12 @@ def sweep(args) -> dict:
             run = run_dir(gen, nodes, args.root)
             if not (run / "architectures.parquet").exists():
                 subprocess.run(
-                    ["cnas", "sample", "--gen", gen, "--n", str(args.n), "--nodes", str(nodes), "--out", str(run)],
+                    ["cnas", "sample", "--gen", gen, "--n", str(args.n), "--nodes", str(nodes), "--out-dir", str(run)],
                     check=True,
                 )
             cmd = ["cnas", "score", str(run), "--units", "4,6,8,10", "--eps", "0.03,0.1,0.2,0.3,0.5"]
             if args.workers:
-                cmd += ["--workers", str(args.workers)]
+                cmd += ["--processes", str(args.workers)]
             if args.force:
                 cmd += ["--force"]
             load = os.getloadavg()[0]
@@ -114,10 +114,10 @@ def pool(args) -> dict:
 
     run = Path(args.root) / f"pool-dp40-{args.n}"
     if not (run / "architectures.parquet").exists():
-        subprocess.run(["cnas", "sample", "--gen", "dp", "--n", str(args.n), "--nodes", "40", "--out", str(run)],
+        subprocess.run(["cnas", "sample", "--gen", "dp", "--n", str(args.n), "--nodes", "40", "--out-dir", str(run)],
                        check=True)
     cmd = [sys.executable, "-m", "concurrent_nas.cli.main", "score", str(run), "--force",
-           "--workers", str(args.workers or 2)]
+           "--processes", str(args.workers or 2)]
     rows = []
     import resource
 
@@ -341,7 +341,7 @@ def main() -> None:
     parser.add_argument("mode", choices=["sweep", "presets", "fig9", "dpsweep", "pool", "balance"])
     parser.add_argument("--root", default="runs", help="where the fig9-<gen><nodes> runs live")
     parser.add_argument("--n", type=int, default=1000, help="architectures per run (sweep)")
-    parser.add_argument("--workers", type=int, help="--workers for cnas score (default all cores)")
+    parser.add_argument("--workers", type=int, help="--processes for cnas score (default all cores)")
     parser.add_argument("--archs", type=int, default=20, help="architectures per cell (presets, dpsweep)")
     parser.add_argument("--fine", action="store_true", help="dpsweep: refine p with alpha = beta = 1")
     parser.add_argument("--sample-seed", type=int, default=1, help="dpsweep: seed of the sampled populations")

@@ -54,7 +54,7 @@ def digits_train_options(args) -> list[str]:
     return [
         "--dataset", "digits", "--image-size", str(args.image_size), "--epochs", str(args.epochs),
         "--batch-size", "32", "--lr", str(args.lr), "--stem-channels", str(args.stem_channels),
-        "--channel-cap", str(args.channel_cap), "--threads", str(args.threads), "--device", "cpu",
+        "--channel-cap", str(args.channel_cap), "--torch-threads", str(args.threads), "--device", "cpu",
     ]  # fmt: skip
 
 
@@ -64,7 +64,7 @@ def digits_part(args) -> dict:
     commands, tables = [], []
     for i, gen in enumerate(GENERATORS):
         run = runs / f"train-{gen}40"
-        sample = ["sample", "--gen", gen, "--n", "5", "--nodes", "40", "--seed", "0", "--out", str(run), "--force"]
+        sample = ["sample", "--gen", gen, "--n", "5", "--nodes", "40", "--seed", "0", "--out-dir", str(run), "--force"]
         train = ["train", str(run), *train_opts]
         if i == 0:
             train += ["--baseline", "cifarnet"]
@@ -103,7 +103,7 @@ def merge_part(args) -> dict:
     for merge in MERGES:
         run = runs / f"merge-{merge}-dp40"
         sample = ["sample", "--gen", "dp", "--n", str(args.archs), "--nodes", "40", "--seed", "0",
-                  "--out", str(run), "--force"]  # fmt: skip
+                  "--out-dir", str(run), "--force"]  # fmt: skip
         train = ["train", str(run), *train_opts, "--merge", merge]
         for c in (sample, train):
             commands.append(shlex.join(["cnas", *c]))
@@ -129,8 +129,8 @@ def defaults_part(args) -> dict:
     """``cnas train RUN --dataset digits`` with every result-affecting setting at its default."""
     run = Path(args.runs) / "defaults-dp40"
     sample = ["sample", "--gen", "dp", "--n", str(args.archs), "--nodes", "40", "--seed", "0",
-              "--out", str(run), "--force"]  # fmt: skip
-    train = ["train", str(run), "--dataset", "digits", "--threads", str(args.threads)]
+              "--out-dir", str(run), "--force"]  # fmt: skip
+    train = ["train", str(run), "--dataset", "digits", "--torch-threads", str(args.threads)]
     commands = []
     for c in (sample, train):
         commands.append(shlex.join(["cnas", *c]))

@@ -66,7 +66,7 @@ def test_unreachable_target_is_refused_naming_the_closest(target):
 
 def test_cli_match_params_trains_matched_networks(tmp_path):
     run = tmp_path / "run"
-    assert cnas(["sample", "--gen", "dp", "--n", "2", "--nodes", "6", "--out", str(run)]) == 0
+    assert cnas(["sample", "--gen", "dp", "--n", "2", "--nodes", "6", "--out-dir", str(run)]) == 0
     args = ["train", str(run), "--dataset", "digits", "--image-size", "8", "--epochs", "1", "--device", "cpu",
             "--match-params", "30k", "--stem-channels", "4", "--channel-cap", "16"]  # fmt: skip
     assert cnas(args) == 0
@@ -88,7 +88,7 @@ def test_cli_match_params_trains_matched_networks(tmp_path):
 )
 def test_cli_bad_match_params_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, value, message):
     run = tmp_path / "run"
-    assert cnas(["sample", "--gen", "dp", "--n", "1", "--nodes", "5", "--out", str(run)]) == 0
+    assert cnas(["sample", "--gen", "dp", "--n", "1", "--nodes", "5", "--out-dir", str(run)]) == 0
     before = sorted(p.name for p in run.iterdir())
     capsys.readouterr()
     args = ["train", str(run), "--dataset", "digits", "--image-size", "8", "--epochs", "1",

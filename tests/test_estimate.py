@@ -171,7 +171,7 @@ def test_refusals(dag, digits8):
 def test_cli_writes_the_table_and_replaces_its_rows(small_dp_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(small_dp_run, run)
-    opts = ["--ids", "0,2", "--image-size", "8", "--stem-channels", "4", "--channel-cap", "8", "--threads", "1"]
+    opts = ["--ids", "0,2", "--image-size", "8", "--stem-channels", "4", "--channel-cap", "8", "--torch-threads", "1"]
     assert cnas(["estimate", str(run), "--method", "synflow", *opts]) == 0
     assert cnas(["estimate", str(run), "--method", "params", *opts]) == 0
     assert cnas(["estimate", str(run), "--method", "synflow", *opts]) == 0

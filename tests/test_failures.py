@@ -15,12 +15,12 @@ from concurrent_nas.cli.main import main as cnas
 from concurrent_nas.rundir import load_parquet
 
 TRAIN = ["--dataset", "digits", "--image-size", "8", "--epochs", "3", "--batch-size", "64", "--lr", "0.05",
-         "--stem-channels", "4", "--channel-cap", "8", "--device", "cpu", "--threads", "1"]  # fmt: skip
+         "--stem-channels", "4", "--channel-cap", "8", "--device", "cpu", "--torch-threads", "1"]  # fmt: skip
 
 
 def sample(tmp_path, n: int = 1, nodes: int = 4, name: str = "run"):
     run = tmp_path / name
-    assert cnas(["sample", "--gen", "chain", "--n", str(n), "--nodes", str(nodes), "--out", str(run)]) == 0
+    assert cnas(["sample", "--gen", "chain", "--n", str(n), "--nodes", str(nodes), "--out-dir", str(run)]) == 0
     return run
 
 
@@ -73,7 +73,7 @@ def test_full_disk_while_training_is_one_line_and_leaves_no_temporary(tmp_path, 
 
 
 @pytest.mark.parametrize("activity, argv", [
-    ("scored", ["score", "{run}", "--units", "2", "--workers", "1"]),
+    ("scored", ["score", "{run}", "--units", "2", "--processes", "1"]),
     ("trained", ["train", "{run}", *TRAIN, "--epochs", "1"]),
     ("measured", ["latency", "{run}", "--units", "1", "--repeats", "1", "--warmup", "0", "--placement", "single"]),
 ])  # fmt: skip
@@ -111,7 +111,7 @@ def test_second_process_on_a_run_is_refused_with_the_owner_pid(tmp_path, capsys,
 
 def test_damaged_score_sidecar_and_table_are_named(tmp_path, capsys):
     run = sample(tmp_path, n=2, nodes=6)
-    score = ["score", str(run), "--units", "2", "--workers", "1"]
+    score = ["score", str(run), "--units", "2", "--processes", "1"]
     assert cnas(score) == 0
     good = (run / rundir.SCORES).read_bytes()
     (run / rundir.SCORES_SIDECAR).write_text("{not json")
@@ -204,5 +204,5 @@ def test_temporaries_of_a_killed_writer_are_removed_by_the_next_command(tmp_path
     assert child.wait(timeout=60) == -9 and leftovers(run) == [f"checkpoints/.x.parquet.{child.pid}.tmp"]
     mine = run / f".kept.{os.getpid()}.tmp"  # a live writer's temporary stays
     mine.write_text("in progress")
-    assert cnas(["score", str(run), "--units", "2", "--workers", "1"]) == 0
+    assert cnas(["score", str(run), "--units", "2", "--processes", "1"]) == 0
     assert leftovers(run) == [mine.name]

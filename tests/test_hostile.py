@@ -29,7 +29,7 @@ def one_error_line(capsys, expected: str) -> str:
 
 def chain_run(tmp_path, n: int = 1, nodes: int = 4):
     run = tmp_path / "run"
-    assert cnas(["sample", "--gen", "chain", "--n", str(n), "--nodes", str(nodes), "--out", str(run)]) == 0
+    assert cnas(["sample", "--gen", "chain", "--n", str(n), "--nodes", str(nodes), "--out-dir", str(run)]) == 0
     return run
 
 
@@ -53,8 +53,8 @@ def refused_and_unchanged(where, capsys, argv: list[str], message: str, *, only_
 @pytest.fixture
 def scored(tmp_path):
     run = tmp_path / "run"
-    assert cnas([*SAMPLE, "--out", str(run)]) == 0
-    assert cnas(["score", str(run), "--units", "2", "--workers", "1"]) == 0
+    assert cnas([*SAMPLE, "--out-dir", str(run)]) == 0
+    assert cnas(["score", str(run), "--units", "2", "--processes", "1"]) == 0
     return run
 
 
@@ -63,13 +63,13 @@ def scored(tmp_path):
 
 def test_same_sample_command_again_is_a_no_op_that_says_so(tmp_path, capsys):
     run = tmp_path / "run"
-    assert cnas([*SAMPLE, "--out", str(run)]) == 0
+    assert cnas([*SAMPLE, "--out-dir", str(run)]) == 0
     before = snapshot(run)
     capsys.readouterr()
-    assert cnas([*SAMPLE, "--out", str(run)]) == 0
+    assert cnas([*SAMPLE, "--out-dir", str(run)]) == 0
     assert "already holds this sample" in capsys.readouterr().err
     assert snapshot(run) == before
-    assert cnas([*SAMPLE[:-1], "7", "--out", str(run)]) == 2
+    assert cnas([*SAMPLE[:-1], "7", "--out-dir", str(run)]) == 2
     one_error_line(capsys, "already exists, sampled with nodes 6 (not 7); pass --force")
     assert snapshot(run) == before
 
@@ -77,12 +77,12 @@ def test_same_sample_command_again_is_a_no_op_that_says_so(tmp_path, capsys):
 def test_force_refuses_to_delete_results_unless_told_to_discard_them(scored, capsys):
     before = snapshot(scored)
     capsys.readouterr()
-    assert cnas([*SAMPLE, "--out", str(scored), "--force"]) == 2
+    assert cnas([*SAMPLE, "--out-dir", str(scored), "--force"]) == 2
     one_error_line(capsys, "holds results of later commands (scores.json, scores.parquet)")
     assert snapshot(scored) == before
-    assert cnas([*SAMPLE, "--out", str(scored), "--discard-results"]) == 2
+    assert cnas([*SAMPLE, "--out-dir", str(scored), "--discard-results"]) == 2
     one_error_line(capsys, "--discard-results only applies with --force")
-    assert cnas([*SAMPLE, "--out", str(scored), "--force", "--discard-results"]) == 0
+    assert cnas([*SAMPLE, "--out-dir", str(scored), "--force", "--discard-results"]) == 0
     assert sorted(os.listdir(scored)) == ["architectures.parquet", "manifest.json"]
 
 
@@ -104,7 +104,7 @@ def test_ctrl_c_during_sample_says_nothing_was_written(tmp_path):
         "sys.exit(main(sys.argv[1:]))\n"
     )
     proc = subprocess.run([sys.executable, "-c", child, "sample", "--gen", "dp", "--n", "500", "--nodes", "10",
-                           "--out", str(out)], capture_output=True, text=True, timeout=120)  # fmt: skip
+                           "--out-dir", str(out)], capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode == 130
     assert proc.stderr == f"cnas: interrupted; nothing was written to {out}\n"
     assert os.listdir(tmp_path) == []
@@ -113,17 +113,17 @@ def test_ctrl_c_during_sample_says_nothing_was_written(tmp_path):
 @pytest.mark.parametrize("manifest", ["[1, 2]", "{broken", b"\xff\xfe"])
 def test_manifest_that_is_not_an_object_is_named(tmp_path, capsys, manifest):
     run = tmp_path / "run"
-    assert cnas([*SAMPLE, "--out", str(run)]) == 0
+    assert cnas([*SAMPLE, "--out-dir", str(run)]) == 0
     path = run / rundir.MANIFEST
     path.write_bytes(manifest if isinstance(manifest, bytes) else manifest.encode())
     capsys.readouterr()
-    assert cnas([*SAMPLE, "--out", str(run)]) == 2
+    assert cnas([*SAMPLE, "--out-dir", str(run)]) == 2
     one_error_line(capsys, "corrupt manifest")
 
 
 def test_non_finite_generator_parameter_is_refused_before_writing(tmp_path, capsys):
     assert cnas(["sample", "--gen", "dp", "--n", "2", "--nodes", "6", "--param", "alpha=nan",
-                 "--out", str(tmp_path / "r")]) == 2  # fmt: skip
+                 "--out-dir", str(tmp_path / "r")]) == 2  # fmt: skip
     one_error_line(capsys, "not a finite number")
     assert os.listdir(tmp_path) == []
 
@@ -242,14 +242,14 @@ def test_unsupported_graph_types_are_refused_naming_what_to_pass(tmp_path, kind,
         (["sample", "--gen", "dp", "--seed", str(2**70)], "seed (--seed) must be an integer in 0..9223372036854775807"),
         (["sample", "--gen", "dp", "--nodes", str(10**6)], "nodes (--nodes) must be an integer in 1..4000"),
         (["sample", "--gen", "dp", "--n", str(10**9), "--nodes", "40"], "need about"),
-        (["latency", "{run}", "--units", "2", "--master", "127.0.0.1:70000", "--rank", "1"],
+        (["latency", "{run}", "--units", "2", "--master", "127.0.0.1:70000", "--unit-rank", "1"],
          "--master's port must be an integer in 1..65535, got 70000"),
     ],
 )
 def test_numbers_out_of_range_are_one_line(tmp_path, capsys, argv, message):
     run = chain_run(tmp_path)
     argv = [a.format(run=run) for a in argv]
-    refused_and_unchanged(tmp_path, capsys, [*argv, *(["--out", str(tmp_path / "new")] if argv[0] == "sample" else [])],
+    refused_and_unchanged(tmp_path, capsys, [*argv, *(["--out-dir", str(tmp_path / "new")] if argv[0] == "sample" else [])],
                           message)
 
 
@@ -303,7 +303,7 @@ def test_damaged_architectures_table_is_named_by_every_command(tmp_path, capsys,
 @pytest.mark.parametrize("extra, message", [
     (["--weight-decay", "nan"], "--weight-decay must be a finite number >= 0, got nan"),
     (["--weight-decay", "inf"], "--weight-decay must be a finite number >= 0, got inf"),
-    (["--seed", str(2**64)], "--seed must be an integer in 0..9223372036854775807"),
+    (["--model-seed", str(2**64)], "--model-seed must be an integer in 0..9223372036854775807"),
 ])  # fmt: skip
 def test_train_settings_out_of_range_are_named_before_training(tmp_path, capsys, extra, message):
     run = chain_run(tmp_path)
@@ -350,7 +350,7 @@ def test_manifest_node_count_agrees_with_the_rows(tmp_path):
     from concurrent_nas.rundir import load_parquet
 
     run = tmp_path / "r50"
-    assert cnas(["sample", "--gen", "resnet50", "--n", "1", "--nodes", "40", "--out", str(run)]) == 0
+    assert cnas(["sample", "--gen", "resnet50", "--n", "1", "--nodes", "40", "--out-dir", str(run)]) == 0
     manifest = json.loads((run / rundir.MANIFEST).read_text())
     assert manifest["nodes"] == int(load_parquet(run / rundir.ARCHITECTURES)["nodes"].iloc[0]) == 68
 
@@ -421,6 +421,6 @@ def test_sample_out_that_cannot_be_a_directory_is_one_line(tmp_path, capsys, cas
     out, message = {"under a file": (tmp_path / "file" / "run", "which is a file"),
                     "symlink loop": (tmp_path / "loop" / "run", "symlink loop")}[case]  # fmt: skip
     before = snapshot(tmp_path)
-    assert cnas([*SAMPLE, "--out", str(out)]) == 2
+    assert cnas([*SAMPLE, "--out-dir", str(out)]) == 2
     one_error_line(capsys, message)
     assert snapshot(tmp_path) == before

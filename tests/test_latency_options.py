@@ -60,7 +60,7 @@ def test_latency_flags_come_from_the_options_and_image_is_a_hidden_alias(capsys)
     from concurrent_nas.cli.latency import latency_options
 
     args = latency_args("--units", "1,4", "--placement", "paper,threads", "--transport", "shm",
-                        "--timeout", "9", "--no-calibrate", "--simulate-units", "6,8")
+                        "--unit-timeout", "9", "--no-calibrate", "--simulate-units", "6,8")
     assert latency_options(args) == LatencyOptions(units=(1, 4), placements=("paper", "threads"), transports=("shm",),
                                      timeout_s=9.0, calibrate=False, simulate_units=(6, 8))
     assert latency_options(latency_args()) == LatencyOptions()

@@ -18,9 +18,9 @@ TINY = ["--image-size", "16", "--stem-channels", "8", "--channel-cap", "16"]
 
 def test_kahypar_placement_is_the_lowest_cs_partition_of_the_scored_run(tmp_path, capsys):
     run = tmp_path / "dp"
-    assert main(["sample", "--gen", "dp", "--n", "2", "--nodes", "10", "--seed", "1", "--out", str(run)]) == 0
+    assert main(["sample", "--gen", "dp", "--n", "2", "--nodes", "10", "--seed", "1", "--out-dir", str(run)]) == 0
     # Another KaHyPar seed than the latency run's own (0), so that using the scores shows.
-    assert main(["score", str(run), "--units", "2", "--seed", "5"]) == 0
+    assert main(["score", str(run), "--units", "2", "--partition-seed", "5"]) == 0
     scores = load_parquet(run / "scores.parquet")
     mine = scores[(scores.arch_id == 1) & (scores.units == 2)]
     lowest = mine.loc[mine["cs"].idxmin()]
@@ -41,7 +41,7 @@ def test_kahypar_placement_is_the_lowest_cs_partition_of_the_scored_run(tmp_path
 
 def test_a_partial_run_resumes_measuring_only_the_missing_rows_with_the_same_baselines(tmp_path, monkeypatch):
     run = tmp_path / "dp"
-    assert main(["sample", "--gen", "dp", "--n", "1", "--nodes", "10", "--out", str(run)]) == 0
+    assert main(["sample", "--gen", "dp", "--n", "1", "--nodes", "10", "--out-dir", str(run)]) == 0
     options = LatencyOptions(units=(1, 2), placements=("paper", "kahypar"), repeats=2, warmup=0, calibrate=False)
     measured = []
     real = measure.measure_placed

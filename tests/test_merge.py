@@ -124,7 +124,7 @@ def test_every_command_that_compiles_takes_merge(command, capsys):
 )
 def test_cli_unknown_merge_is_one_line_exit_2_and_writes_nothing(argv, tmp_path, capsys):
     run = tmp_path / "run"
-    assert cnas(["sample", "--gen", "dp", "--n", "1", "--nodes", "5", "--out", str(run)]) == 0
+    assert cnas(["sample", "--gen", "dp", "--n", "1", "--nodes", "5", "--out-dir", str(run)]) == 0
     before = sorted(p.name for p in run.iterdir())
     capsys.readouterr()
     assert cnas([a.replace("{run}", str(run)) for a in argv]) == 2
@@ -135,7 +135,7 @@ def test_cli_unknown_merge_is_one_line_exit_2_and_writes_nothing(argv, tmp_path,
 
 def test_cli_compile_reports_and_saves_the_merge(tmp_path, capsys):
     run = tmp_path / "run"
-    assert cnas(["sample", "--gen", "dp", "--n", "1", "--nodes", "6", "--out", str(run)]) == 0
+    assert cnas(["sample", "--gen", "dp", "--n", "1", "--nodes", "6", "--out-dir", str(run)]) == 0
     args = ["compile", str(run), "0", "--image-size", "16", "--stem-channels", "8", "--channel-cap", "16"]
     assert cnas([*args, "--merge", "sigmoid-inputs", "--check", "--save", str(tmp_path / "m.pt")]) == 0
     out = capsys.readouterr().out
@@ -145,7 +145,7 @@ def test_cli_compile_reports_and_saves_the_merge(tmp_path, capsys):
 
 def test_resuming_with_another_merge_is_refused_in_one_line(tmp_path, capsys):
     run = tmp_path / "run"
-    assert cnas(["sample", "--gen", "dp", "--n", "1", "--nodes", "5", "--out", str(run)]) == 0
+    assert cnas(["sample", "--gen", "dp", "--n", "1", "--nodes", "5", "--out-dir", str(run)]) == 0
     base = ["train", str(run), "--dataset", "digits", "--image-size", "8", "--stem-channels", "4",
             "--channel-cap", "8", "--device", "cpu"]  # fmt: skip
     assert cnas([*base, "--epochs", "1", "--merge", "sum"]) == 0

@@ -71,8 +71,8 @@ def test_missing_mtkahypar_is_one_line():
 
 def test_cli_scores_with_mtkahypar_and_records_it(tmp_path):
     run = tmp_path / "run"
-    assert main(["sample", "--gen", "dp", "--n", "3", "--nodes", "16", "--out", str(run)]) == 0
-    assert main(["score", str(run), "--units", "4", "--eps", "0.1", "--partitioner", "mtkahypar", "--workers", "1"]) == 0
+    assert main(["sample", "--gen", "dp", "--n", "3", "--nodes", "16", "--out-dir", str(run)]) == 0
+    assert main(["score", str(run), "--units", "4", "--eps", "0.1", "--partitioner", "mtkahypar", "--processes", "1"]) == 0
     settings = json.loads((run / "scores.json").read_text())["settings"]
     assert settings["partitioner"] == "mtkahypar"
     scores = cnas.Run(run).scores

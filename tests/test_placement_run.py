@@ -137,7 +137,7 @@ def test_measured_rows_are_kept_when_a_later_measurement_fails(monkeypatch):
 
 def test_cnas_latency_writes_measured_and_simulated_rows_and_resumes(tmp_path, capsys):
     run = tmp_path / "dp"
-    assert main(["sample", "--gen", "dp", "--n", "2", "--nodes", "10", "--seed", "1", "--out", str(run)]) == 0
+    assert main(["sample", "--gen", "dp", "--n", "2", "--nodes", "10", "--seed", "1", "--out-dir", str(run)]) == 0
     args = ["latency", str(run), "--ids", "1", "--units", "1,2", "--placement", "kahypar,kahypar-time,threads",
             "--repeats", "3", "--warmup", "1", "--simulate-units", "4", *TINY]
     assert main(args) == 0
@@ -167,7 +167,7 @@ def test_cnas_latency_writes_measured_and_simulated_rows_and_resumes(tmp_path, c
 
 def test_no_calibrate_measures_without_simulator_error(tmp_path, capsys):
     run = tmp_path / "dp"
-    assert main(["sample", "--gen", "dp", "--n", "1", "--nodes", "10", "--out", str(run)]) == 0
+    assert main(["sample", "--gen", "dp", "--n", "1", "--nodes", "10", "--out-dir", str(run)]) == 0
     assert main(["latency", str(run), "--units", "2", "--placement", "paper", "--repeats", "2", "--warmup", "0",
                  "--no-calibrate", "--simulate-units", "4", *TINY]) == 0
     table = load_parquet(run / "latency.parquet")
@@ -180,13 +180,13 @@ def test_no_calibrate_measures_without_simulator_error(tmp_path, capsys):
 
 def test_cnas_latency_rejects_bad_options(tmp_path, capsys):
     run = tmp_path / "dp"
-    assert main(["sample", "--gen", "dp", "--n", "1", "--nodes", "10", "--out", str(run)]) == 0
+    assert main(["sample", "--gen", "dp", "--n", "1", "--nodes", "10", "--out-dir", str(run)]) == 0
     capsys.readouterr()
     assert main(["latency", str(run), "--placement", "magic"]) == 2
     assert "unknown placement 'magic'" in capsys.readouterr().err
     assert main(["latency", str(run), "--transport", "carrier-pigeon"]) == 2
     assert main(["latency", str(run), "--units", "0,2"]) == 2
-    assert main(["latency", str(run), "--master", "127.0.0.1:1", "--rank", "5", "--units", "2"]) == 2
+    assert main(["latency", str(run), "--master", "127.0.0.1:1", "--unit-rank", "5", "--units", "2"]) == 2
     capsys.readouterr()
     assert main(["latency", str(run), "--repeats", "0"]) == 2
     assert "--repeats must be >= 1, got 0" in capsys.readouterr().err
@@ -207,13 +207,13 @@ def test_units_started_separately_with_master_and_rank_cooperate(tmp_path):
     from concurrent_nas.placement.distributed import free_port
 
     run = tmp_path / "dp"
-    assert main(["sample", "--gen", "dp", "--n", "1", "--nodes", "10", "--out", str(run)]) == 0
+    assert main(["sample", "--gen", "dp", "--n", "1", "--nodes", "10", "--out-dir", str(run)]) == 0
     master = f"127.0.0.1:{free_port()}"
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "concurrent_nas.cli.main", "latency", str(run), "--units", "2",
              "--placement", "paper", "--repeats", "2", "--warmup", "1", "--master", master,
-             "--rank", str(rank), *TINY],
+             "--unit-rank", str(rank), *TINY],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         for rank in (0, 1)

@@ -104,8 +104,8 @@ def test_predict_scores_of_a_run(tmp_path):
     from concurrent_nas.rundir import read_table
 
     run = tmp_path / "run"
-    assert main(["sample", "--gen", "ws", "--n", "2", "--nodes", "12", "--out", str(run)]) == 0
-    assert main(["score", str(run), "--units", "2,3", "--profile", "paper", "--workers", "1"]) == 0
+    assert main(["sample", "--gen", "ws", "--n", "2", "--nodes", "12", "--out-dir", str(run)]) == 0
+    assert main(["score", str(run), "--units", "2,3", "--profile", "paper", "--processes", "1"]) == 0
     table = read_table(run, "predicted.parquet", made_by="cnas score --profile")
     assert sorted(zip(table["arch_id"], table["units"])) == [(0, 2), (0, 3), (1, 2), (1, 3)]
     assert (table["pred_latency_ms"] <= table["kahypar_best_ms"] + 1e-9).all()

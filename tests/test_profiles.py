@@ -121,7 +121,7 @@ def test_cli_profile_refuses_an_existing_file(tmp_path, capsys):
 
 def test_cli_score_with_a_bad_profile_writes_nothing(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["sample", "--gen", "dp", "--n", "2", "--nodes", "10", "--out", str(run)]) == 0
+    assert main(["sample", "--gen", "dp", "--n", "2", "--nodes", "10", "--out-dir", str(run)]) == 0
     before = sorted(p.name for p in run.iterdir())
     bad = write(tmp_path, GOOD.replace("bandwidth_mbit = 8.0", "bandwidth_mbit = 0"))
     for profile, message in [("nope", "no profile named 'nope'"), (str(bad), "must be > 0"),

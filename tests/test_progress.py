@@ -102,10 +102,10 @@ def test_a_command_into_a_log_prints_heartbeats(tmp_path):
     run = tmp_path / "run"
     env = {**os.environ, "CNAS_HEARTBEAT": "0.05"}
     cmd = [sys.executable, "-m", "concurrent_nas.cli.main"]
-    sampled = subprocess.run([*cmd, "sample", "--gen", "dp", "--n", "4", "--nodes", "20", "--out", str(run)],
+    sampled = subprocess.run([*cmd, "sample", "--gen", "dp", "--n", "4", "--nodes", "20", "--out-dir", str(run)],
                              capture_output=True, text=True, env=env, timeout=300)
     assert sampled.returncode == 0
-    scored = subprocess.run([*cmd, "score", str(run), "--units", "2", "--eps", "0.1", "--workers", "1"],
+    scored = subprocess.run([*cmd, "score", str(run), "--units", "2", "--eps", "0.1", "--processes", "1"],
                             capture_output=True, text=True, env=env, timeout=300)
     assert scored.returncode == 0, scored.stderr
     beats = [line for line in scored.stderr.splitlines() if line.startswith("score run: ")]

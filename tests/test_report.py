@@ -32,8 +32,8 @@ def scored_runs(tmp_path_factory):
     runs = []
     for gen in ("dp", "er", "fb"):
         out = root / f"{gen}20"
-        assert main(["sample", "--gen", gen, "--n", "8", "--nodes", "20", "--seed", "3", "--out", str(out)]) == 0
-        assert main(["score", str(out), "--units", "4,6", "--eps", "0.1,0.3", "--workers", "1"]) == 0
+        assert main(["sample", "--gen", gen, "--n", "8", "--nodes", "20", "--seed", "3", "--out-dir", str(out)]) == 0
+        assert main(["score", str(out), "--units", "4,6", "--eps", "0.1,0.3", "--processes", "1"]) == 0
         runs.append(out)
     return runs
 
@@ -41,7 +41,7 @@ def scored_runs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def report_dir(scored_runs, tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "rep"
-    assert main(["report", *map(str, scored_runs), "--out", str(out)]) == 0
+    assert main(["report", *map(str, scored_runs), "--out-dir", str(out)]) == 0
     return out
 
 
@@ -143,7 +143,7 @@ def test_same_command_gives_the_same_files(scored_runs, tmp_path):
     outs = [tmp_path / "first", tmp_path / "second"]
     for out in outs:
         subprocess.run([sys.executable, "-m", "concurrent_nas.cli.main", "report", *map(str, scored_runs),
-                        "--out", str(out)], check=True, capture_output=True)
+                        "--out-dir", str(out)], check=True, capture_output=True)
     files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(outs[1]) for p in outs[1].rglob("*") if p.is_file())
     assert {f.suffix for f in files} == {".png", ".svg", ".csv", ".md"}
@@ -191,7 +191,7 @@ def test_latency_and_accuracy_tables_add_their_figures(scored_runs, tmp_path):
     )
     acc.to_parquet(runs[0] / "accuracy.parquet")
     out = tmp_path / "rep"
-    assert main(["report", *map(str, runs), "--out", str(out), "--format", "png"]) == 0
+    assert main(["report", *map(str, runs), "--out-dir", str(out), "--figure-formats", "png"]) == 0
     for stem in CORE + OPTIONAL:
         assert_real_image(out / f"{stem}.png")
     summary = (out / "summary.md").read_text()
@@ -242,8 +242,8 @@ def _run_cli(capsys, argv) -> tuple[int, str]:
 
 def test_run_without_scores_names_cnas_score(capsys, tmp_path):
     run = tmp_path / "unscored"
-    assert main(["sample", "--gen", "dp", "--n", "3", "--nodes", "10", "--out", str(run)]) == 0
-    code, err = _run_cli(capsys, ["report", str(run), "--out", str(tmp_path / "rep")])
+    assert main(["sample", "--gen", "dp", "--n", "3", "--nodes", "10", "--out-dir", str(run)]) == 0
+    code, err = _run_cli(capsys, ["report", str(run), "--out-dir", str(tmp_path / "rep")])
     assert code == 2
     assert "has no scores.parquet" in err and f"cnas score {run}" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -253,9 +253,9 @@ def test_run_without_scores_names_cnas_score(capsys, tmp_path):
 def test_run_too_small_for_an_fb_reference_still_reports(tmp_path):
     # FB's staged WS cannot be built at 12 blocks; the report used to stop on it.
     run = tmp_path / "dp12"
-    assert main(["sample", "--gen", "dp", "--n", "3", "--nodes", "12", "--out", str(run)]) == 0
+    assert main(["sample", "--gen", "dp", "--n", "3", "--nodes", "12", "--out-dir", str(run)]) == 0
     assert main(["score", str(run), "--units", "2", "--eps", "0.1"]) == 0
-    assert main(["report", str(run), "--out", str(tmp_path / "rep")]) == 0
+    assert main(["report", str(run), "--out-dir", str(tmp_path / "rep")]) == 0
     summary = (tmp_path / "rep" / "summary.md").read_text()
     assert "Fig. 10: no FB reference drawn at 12 blocks" in summary
     widths = pd.read_csv(tmp_path / "rep" / "tables" / "fig10_width_depth.csv")
@@ -275,28 +275,28 @@ def test_corrupt_and_empty_tables_are_clear_errors(capsys, scored_runs, tmp_path
     run = tmp_path / "run"
     shutil.copytree(scored_runs[0], run)
     (run / "scores.parquet").write_bytes(b"PAR1 this is not parquet")
-    code, err = _run_cli(capsys, ["report", str(run), "--out", str(tmp_path / "a")])
+    code, err = _run_cli(capsys, ["report", str(run), "--out-dir", str(tmp_path / "a")])
     assert code == 2 and "scores.parquet is corrupt" in err and f"cnas score {run}" in err
     load_parquet(scored_runs[0] / "scores.parquet").iloc[0:0].to_parquet(run / "scores.parquet")
-    code, err = _run_cli(capsys, ["report", str(run), "--out", str(tmp_path / "b")])
+    code, err = _run_cli(capsys, ["report", str(run), "--out-dir", str(tmp_path / "b")])
     assert code == 2 and "has no rows" in err and "cnas score" in err
     load_parquet(scored_runs[0] / "scores.parquet").drop(columns=["entropy"]).to_parquet(run / "scores.parquet")
-    code, err = _run_cli(capsys, ["report", str(run), "--out", str(tmp_path / "c")])
+    code, err = _run_cli(capsys, ["report", str(run), "--out-dir", str(tmp_path / "c")])
     assert code == 2 and "lacks column(s) entropy" in err
     shutil.copy(scored_runs[0] / "scores.parquet", run / "scores.parquet")
     (run / "latency.parquet").write_bytes(b"garbage")
-    code, err = _run_cli(capsys, ["report", str(run), "--out", str(tmp_path / "d")])
+    code, err = _run_cli(capsys, ["report", str(run), "--out-dir", str(tmp_path / "d")])
     assert code == 2 and "latency.parquet is corrupt" in err and "cnas latency" in err
     assert not any((tmp_path / x).exists() for x in "abcd")
 
 
 def test_bad_options_and_existing_out_keep_what_exists(capsys, scored_runs, report_dir, tmp_path):
-    code, err = _run_cli(capsys, ["report", str(scored_runs[0]), "--format", "gif", "--out", str(tmp_path / "x")])
-    assert code == 2 and "--format" in err
-    code, err = _run_cli(capsys, ["report", str(scored_runs[0]), "--arch", "99", "--out", str(tmp_path / "x")])
+    code, err = _run_cli(capsys, ["report", str(scored_runs[0]), "--figure-formats", "gif", "--out-dir", str(tmp_path / "x")])
+    assert code == 2 and "--figure-formats" in err
+    code, err = _run_cli(capsys, ["report", str(scored_runs[0]), "--arch", "99", "--out-dir", str(tmp_path / "x")])
     assert code == 2 and "no architecture 99" in err
     before = sorted(p.name for p in report_dir.iterdir())
-    code, err = _run_cli(capsys, ["report", str(scored_runs[0]), "--out", str(report_dir)])
+    code, err = _run_cli(capsys, ["report", str(scored_runs[0]), "--out-dir", str(report_dir)])
     assert code == 2 and "--force" in err
     assert sorted(p.name for p in report_dir.iterdir()) == before
 

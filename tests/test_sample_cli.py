@@ -48,7 +48,7 @@ def test_each_row_is_reproducible_on_its_own(small_dp_run):
 
 def test_same_command_twice_gives_identical_tables(tmp_path):
     for name in ("a", "b"):
-        assert main(["sample", "--gen", "fb", "--n", "5", "--seed", "3", "--out", str(tmp_path / name)]) == 0
+        assert main(["sample", "--gen", "fb", "--n", "5", "--seed", "3", "--out-dir", str(tmp_path / name)]) == 0
     a, b = (load_parquet(tmp_path / n / "architectures.parquet") for n in ("a", "b"))
     pd.testing.assert_frame_equal(a, b)
     assert (tmp_path / "a/architectures.parquet").read_bytes() == (tmp_path / "b/architectures.parquet").read_bytes()
@@ -56,7 +56,7 @@ def test_same_command_twice_gives_identical_tables(tmp_path):
 
 def test_param_option_reaches_the_generator(tmp_path):
     out = tmp_path / "er"
-    assert main(["sample", "--gen", "er", "--n", "3", "--param", "p=0.05", "--param", "orientation=index", "--out", str(out)]) == 0
+    assert main(["sample", "--gen", "er", "--n", "3", "--param", "p=0.05", "--param", "orientation=index", "--out-dir", str(out)]) == 0
     table = read_architectures(out)
     assert json.loads(table["params"][0]) == {"p": 0.05, "orientation": "index"}
     assert all(u < v for u, v in table["edge_list"][0])
@@ -77,7 +77,7 @@ def test_export_round_trips_through_node_link_json(small_dp_run, tmp_path, capsy
 
 def test_fb_stage_vertices_survive_the_table(tmp_path):
     out = tmp_path / "fb"
-    assert main(["sample", "--gen", "fb", "--n", "2", "--out", str(out)]) == 0
+    assert main(["sample", "--gen", "fb", "--n", "2", "--out-dir", str(out)]) == 0
     [(_, _, dag)] = load_architectures(out, [1])
     fresh = cnas.generate("fb", 40, seed=0, index=1)
     assert sorted(v for v, s in dag.nodes(data="stage") if s) == sorted(
@@ -94,7 +94,7 @@ def test_generators_command_lists_parameters_and_defaults(capsys):
 
 
 def test_no_progress_output_when_not_a_terminal(tmp_path):
-    result = run_cli("sample", "--gen", "ws", "--n", "30", "--out", str(tmp_path / "ws"))
+    result = run_cli("sample", "--gen", "ws", "--n", "30", "--out-dir", str(tmp_path / "ws"))
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert "30 ws architectures" in result.stdout
@@ -117,7 +117,7 @@ def test_no_progress_output_when_not_a_terminal(tmp_path):
 )
 def test_bad_sample_input_is_one_line_exit_2(tmp_path, args, fragment):
     out = tmp_path / "runs" / "out"
-    result = run_cli("sample", *args, "--out", str(out))
+    result = run_cli("sample", *args, "--out-dir", str(out))
     assert result.returncode == 2
     assert fragment in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
@@ -126,19 +126,19 @@ def test_bad_sample_input_is_one_line_exit_2(tmp_path, args, fragment):
 
 def test_existing_out_needs_force_and_is_left_intact(small_dp_run, tmp_path):
     before = (small_dp_run / "architectures.parquet").read_bytes()
-    result = run_cli("sample", "--gen", "er", "--n", "2", "--out", str(small_dp_run))
+    result = run_cli("sample", "--gen", "er", "--n", "2", "--out-dir", str(small_dp_run))
     assert result.returncode == 2 and "--force" in result.stderr
     assert (small_dp_run / "architectures.parquet").read_bytes() == before
     copy = tmp_path / "copy"
-    assert main(["sample", "--gen", "er", "--n", "2", "--out", str(copy)]) == 0
-    assert main(["sample", "--gen", "ba", "--n", "3", "--out", str(copy), "--force"]) == 0
+    assert main(["sample", "--gen", "er", "--n", "2", "--out-dir", str(copy)]) == 0
+    assert main(["sample", "--gen", "ba", "--n", "3", "--out-dir", str(copy), "--force"]) == 0
     assert len(read_architectures(copy)) == 3
 
 
 def test_out_under_a_file_is_a_clear_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    result = run_cli("sample", "--gen", "dp", "--n", "2", "--out", str(blocker / "run"))
+    result = run_cli("sample", "--gen", "dp", "--n", "2", "--out-dir", str(blocker / "run"))
     assert result.returncode == 2 and "lies under" in result.stderr and "which is a file" in result.stderr
     assert blocker.read_text() == "x"
 
@@ -157,7 +157,7 @@ def test_interrupted_sample_leaves_no_directory(tmp_path, monkeypatch):
 
     monkeypatch.setattr(sampling, "architecture_record", interrupt_half_way)
     out = tmp_path / "runs" / "half"
-    assert main(["sample", "--gen", "dp", "--n", "50", "--out", str(out)]) == 130
+    assert main(["sample", "--gen", "dp", "--n", "50", "--out-dir", str(out)]) == 130
     assert not out.exists()
     assert list((tmp_path / "runs").iterdir()) == []
 
@@ -218,7 +218,7 @@ def test_progress_bar_shows_on_a_terminal(tmp_path):
     try:
         result = subprocess.run(
             [sys.executable, "-m", "concurrent_nas.cli.main", "sample", "--gen", "dp", "--n", "200",
-             "--out", str(tmp_path / "tty")],
+             "--out-dir", str(tmp_path / "tty")],
             stderr=slave, stdout=subprocess.PIPE, text=True, timeout=120,
         )
         os.close(slave)

@@ -49,7 +49,7 @@ def test_score_run_does_what_the_cli_does_in_one_call(tmp_path, capsys):
     by_api = make_run(tmp_path / "api")
     by_cli = make_run(tmp_path / "cli")
     result = score_run(by_api, SMALL, workers=2)
-    assert main(["score", str(by_cli), "--units", "2,4", "--eps", "0.1,0.5", "--chunk-size", "3", "--workers", "2"]) == 0
+    assert main(["score", str(by_cli), "--units", "2,4", "--eps", "0.1,0.5", "--chunk-size", "3", "--processes", "2"]) == 0
     capsys.readouterr()
     pd.testing.assert_frame_equal(load_parquet(by_api / SCORES), load_parquet(by_cli / SCORES))
     pd.testing.assert_frame_equal(result.table, load_parquet(by_api / SCORES))

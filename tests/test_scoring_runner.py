@@ -82,7 +82,7 @@ FAST = ["--units", "2,4", "--eps", "0.1,0.5"]
 
 def test_score_writes_the_table_and_prints_a_summary(tmp_path, capsys):
     run = make_run(tmp_path / "r")
-    assert main(["score", str(run), *FAST, "--workers", "2", "--chunk-size", "3"]) == 0
+    assert main(["score", str(run), *FAST, "--processes", "2", "--chunk-size", "3"]) == 0
     out = capsys.readouterr().out
     assert "cs_median" in out and "U_c = 131072 B" in out
     table = load_parquet(run / "scores.parquet")
@@ -116,7 +116,7 @@ def test_results_do_not_depend_on_workers_or_chunking(tmp_path):
 def test_a_json_graph_is_scored_and_printed_as_json(tmp_path):
     path = tmp_path / "mine.json"
     write_graph(cnas.generate("dp", 16, seed=2), path)
-    done = cli("score", str(path), "--units", "3", "--eps", "0.1,0.3", "--format", "json", "--out", str(tmp_path / "s.parquet"))
+    done = cli("score", str(path), "--units", "3", "--eps", "0.1,0.3", "--summary", "json", "--out", str(tmp_path / "s.parquet"))
     assert done.returncode == 0, done.stderr
     payload = json.loads(done.stdout)
     assert len(payload["scores"]) == 2 and payload["failures"] == []
@@ -131,8 +131,8 @@ def test_a_json_graph_is_scored_and_printed_as_json(tmp_path):
         (["score", "{run}", "--units", "4,x"], "--units expects comma-separated integers"),
         (["score", "{run}", "--eps", "-0.1"], "eps must be a positive number"),
         (["score", "{run}", "--units", "500"], "cannot split"),
-        (["score", "{run}", "--workers", "0"], "--workers must be at least 1"),
-        (["score", "{run}", "--timeout", "-1"], "--timeout must be a number of seconds >= 0"),
+        (["score", "{run}", "--processes", "0"], "--processes must be at least 1"),
+        (["score", "{run}", "--arch-timeout", "-1"], "--arch-timeout must be a number of seconds >= 0"),
         (["score", "{missing}"], "no such run directory"),
         (["score", "{run}", "--scheduler", "tcp://127.0.0.1:9"], "cannot reach the Dask scheduler"),
     ],
@@ -264,7 +264,7 @@ sys.exit(main(sys.argv[2:]))
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_interrupted_score_resumes_to_the_uninterrupted_result(tmp_path, sig):
     run = make_run(tmp_path / "run", gen="ba", n=30, nodes=40)
-    argv = ["score", str(run), "--units", "4,6,8,10", "--eps", "0.03,0.3", "--workers", "1", "--chunk-size", "1"]
+    argv = ["score", str(run), "--units", "4,6,8,10", "--eps", "0.03,0.3", "--processes", "1", "--chunk-size", "1"]
     proc = subprocess.run(
         [sys.executable, "-c", SIGNAL_AFTER_TWO_CHUNKS, str(int(sig)), *argv],
         capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,

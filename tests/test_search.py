@@ -195,7 +195,7 @@ def test_accuracy_objective_runs_the_estimate(tmp_path):
 def searched(tmp_path):
     """A 4-trial search directory made with the CLI."""
     out = tmp_path / "s"
-    assert main(["search", "--out", str(out), "--trials", "4", *SMALL, *CHEAP]) == 0
+    assert main(["search", "--out-dir", str(out), "--trials", "4", *SMALL, *CHEAP]) == 0
     return out
 
 
@@ -214,7 +214,7 @@ def snapshot(out):
 ])
 def test_bad_input_is_one_line_and_leaves_the_study(searched, capsys, args, message):
     before = snapshot(searched)
-    argv = ["search", "--out", str(searched), "--trials", "4", *SMALL, *CHEAP, *args]
+    argv = ["search", "--out-dir", str(searched), "--trials", "4", *SMALL, *CHEAP, *args]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
@@ -223,7 +223,7 @@ def test_bad_input_is_one_line_and_leaves_the_study(searched, capsys, args, mess
 
 def test_unknown_sampler_is_refused_by_the_parser(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
-        main(["search", "--out", str(tmp_path / "s"), "--sampler", "cmaes"])
+        main(["search", "--out-dir", str(tmp_path / "s"), "--sampler", "cmaes"])
     assert stop.value.code == 2 and "invalid choice: 'cmaes'" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
     with pytest.raises(CnasError, match="unknown sampler 'cmaes'"):
@@ -232,7 +232,7 @@ def test_unknown_sampler_is_refused_by_the_parser(tmp_path, capsys):
 
 def test_unreachable_storage_is_one_line(tmp_path, capsys):
     out = tmp_path / "s"
-    argv = ["search", "--out", str(out), "--storage", f"sqlite:///{tmp_path}/missing/dir/study.db", *CHEAP]
+    argv = ["search", "--out-dir", str(out), "--storage", f"sqlite:///{tmp_path}/missing/dir/study.db", *CHEAP]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("cnas: error: cannot open --storage sqlite:///") and err.count("\n") == 1
@@ -241,7 +241,7 @@ def test_unreachable_storage_is_one_line(tmp_path, capsys):
 
 def test_an_infeasible_constraint_stops_after_n_trials(tmp_path, capsys):
     out = tmp_path / "s"
-    argv = ["search", "--out", str(out), "--trials", "50", "--max-params", "100", "--infeasible-after", "3",
+    argv = ["search", "--out-dir", str(out), "--trials", "50", "--max-params", "100", "--infeasible-after", "3",
             *SMALL, *CHEAP]
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -272,7 +272,7 @@ KILLED_CHILD = textwrap.dedent("""
 
 def test_a_killed_search_resumes_with_the_same_command(tmp_path):
     out = tmp_path / "s"
-    argv = ["search", "--out", str(out), "--trials", "6", *SMALL, *CHEAP]
+    argv = ["search", "--out-dir", str(out), "--trials", "6", *SMALL, *CHEAP]
     killed = subprocess.run([sys.executable, "-c", KILLED_CHILD, *argv], capture_output=True, timeout=300)
     assert killed.returncode == -signal.SIGKILL
     assert main(argv) == 0
@@ -301,8 +301,8 @@ def test_two_processes_share_one_study(tmp_path):
     storage = f"journal:{tmp_path / 'shared.journal'}"
     procs = []
     for i in range(2):
-        argv = ["search", "--out", str(tmp_path / f"p{i}"), "--storage", storage, "--trials", "24",
-                "--seed", str(i), "--sampler", "random", *SMALL, *CHEAP]
+        argv = ["search", "--out-dir", str(tmp_path / f"p{i}"), "--storage", storage, "--trials", "24",
+                "--sampler-seed", str(i), "--sampler", "random", *SMALL, *CHEAP]
         procs.append(subprocess.Popen([sys.executable, "-c", WAITING_CHILD, str(tmp_path / f"ready{i}"),
                                        str(tmp_path / "go"), *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE))
     deadline = time.monotonic() + 120
@@ -326,11 +326,11 @@ def test_two_processes_share_one_study(tmp_path):
 
 def test_report_draws_the_search_of_a_front(tmp_path, capsys):
     out = tmp_path / "s"
-    assert main(["search", "--out", str(out), "--trials", "5", *SMALL, *CHEAP]) == 0
+    assert main(["search", "--out-dir", str(out), "--trials", "5", *SMALL, *CHEAP]) == 0
     # Off a terminal: heartbeat lines with the best values, the last one at the end.
     assert capsys.readouterr().err.splitlines()[-1].startswith("search: 5/5 trials; best latency ")
     assert main(["score", str(out / "front"), "--units", "2"]) == 0
-    assert main(["report", str(out / "front"), "--out", str(tmp_path / "report"), "--format", "png"]) == 0
+    assert main(["report", str(out / "front"), "--out-dir", str(tmp_path / "report"), "--figure-formats", "png"]) == 0
     assert (tmp_path / "report" / "search_pareto.png").is_file()
     assert "Search: the Pareto front over all trials" in (tmp_path / "report" / "summary.md").read_text()
 

@@ -26,7 +26,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 def scored_run(small_dp_run, tmp_path_factory):
     run = tmp_path_factory.mktemp("top") / "dp20"
     shutil.copytree(small_dp_run, run)
-    assert main(["score", str(run), "--units", "2,4", "--eps", "0.1,0.3", "--workers", "1"]) == 0
+    assert main(["score", str(run), "--units", "2,4", "--eps", "0.1,0.3", "--processes", "1"]) == 0
     return run
 
 
@@ -133,7 +133,7 @@ def test_bad_rank_input_is_one_line_exit_2(scored_run, args, fragment, tmp_path,
 
 def test_summary_lists_the_best_architectures(scored_run, tmp_path):
     out = tmp_path / "report"
-    assert main(["report", str(scored_run), "--out", str(out), "--draw-units", "2", "--format", "svg"]) == 0
+    assert main(["report", str(scored_run), "--out-dir", str(out), "--draw-units", "2", "--figure-formats", "svg"]) == 0
     summary = (out / "summary.md").read_text()
     section = summary.split("## Best architectures", 1)[1].split("## Figures", 1)[0]
     best = top_architectures(scored_run, "cs@4", k=3)
@@ -146,7 +146,7 @@ def test_summary_lists_the_best_architectures(scored_run, tmp_path):
     (["scor", "x"], "did you mean 'score'?"),
     (["score", "x", "--unitz", "4"], "did you mean '--units'?"),
     (["score", "x", "--preset", "fats"], "did you mean 'fast'?"),
-    (["sample", "--gen", "dpp", "--out", "x"], "did you mean 'dp'?"),
+    (["sample", "--gen", "dpp", "--out-dir", "x"], "did you mean 'dp'?"),
 ])
 def test_unknown_names_get_a_suggestion(args, hint, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -171,9 +171,9 @@ def test_a_reader_that_goes_away_ends_quietly(scored_run):
 
 def test_trained_run_names_baselines_and_ranks_by_accuracy(tmp_path):
     run = tmp_path / "run"
-    assert main(["sample", "--gen", "dp", "--n", "1", "--nodes", "12", "--out", str(run)]) == 0
+    assert main(["sample", "--gen", "dp", "--n", "1", "--nodes", "12", "--out-dir", str(run)]) == 0
     assert main(["train", str(run), "--dataset", "digits", "--epochs", "1", "--image-size", "8",
-                 "--baseline", "cifarnet", "--threads", "1"]) == 0
+                 "--baseline", "cifarnet", "--torch-threads", "1"]) == 0
     history = load_parquet(run / "history.parquet")
     names = dict(zip(history["arch_id"], history["name"]))
     assert names == {-1: "baseline-cifarnet", 0: "arch-00000"}

@@ -56,7 +56,7 @@ def cifarnet(data: ImageData, seed: int = 0) -> torch.nn.Module:
 
 def sample_run(tmp_path: Path, n: int = 2, nodes: int = 5) -> Path:
     run = tmp_path / "run"
-    assert cnas(["sample", "--gen", "dp", "--n", str(n), "--nodes", str(nodes), "--out", str(run)]) == 0
+    assert cnas(["sample", "--gen", "dp", "--n", str(n), "--nodes", str(nodes), "--out-dir", str(run)]) == 0
     return run
 
 
@@ -388,7 +388,7 @@ def test_bad_config_and_device_fail_clearly():
         TrainConfig(batch_size=1)
     with pytest.raises(CnasError, match="--momentum"):
         TrainConfig(phases=(Phase(0, 0.1, 1.5),))
-    with pytest.raises(CnasError, match="--seed"):
+    with pytest.raises(CnasError, match="--model-seed"):
         TrainConfig(seed=-1)
     if torch.cuda.is_available():
         assert resolve_device("cuda").type == "cuda"
@@ -452,7 +452,7 @@ def test_killed_cli_run_resumes_to_the_same_weights(tmp_path):
     runs = {}
     for name in ("killed", "straight"):
         runs[name] = tmp_path / name
-        assert cnas(["sample", "--gen", "chain", "--n", "1", "--nodes", "4", "--out", str(runs[name])]) == 0
+        assert cnas(["sample", "--gen", "chain", "--n", "1", "--nodes", "4", "--out-dir", str(runs[name])]) == 0
     ckpt = runs["killed"] / "checkpoints" / "digits" / "arch-00000" / CHECKPOINT
     # The child kills itself right after its first checkpoint is written: a SIGKILL
     # mid-run at a known point, however slow the host (no polling race).
@@ -467,7 +467,7 @@ def test_killed_cli_run_resumes_to_the_same_weights(tmp_path):
         "from concurrent_nas.cli.main import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
-    command = [sys.executable, "-c", child, "train", "--threads", "1"]
+    command = [sys.executable, "-c", child, "train", "--torch-threads", "1"]
     proc = subprocess.run([*command, str(runs["killed"]), *common], stdout=subprocess.DEVNULL, timeout=300)
     assert proc.returncode == -signal.SIGKILL
     epochs_done = torch.load(ckpt, weights_only=True)["epoch"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import signal
+import sys
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -187,6 +189,56 @@ def _list_of(kind, flag: str):
             raise argparse.ArgumentTypeError(str(exc)) from None
 
     return parse
+
+
+# -- renamed flags ------------------------------------------------------------------------
+# A flag that meant different things in different commands got a name per meaning
+# (issue #20). The old spelling still parses, to the same destination with the same type,
+# hidden from --help, and says once on stderr which flag replaces it, so scripts written
+# against the old names keep working while they are moved over.
+
+
+#: Help of ``--model-seed`` (train, estimate): one text, so the flag means one thing.
+MODEL_SEED_HELP = "seed of the initial weights and of the data the model sees (order, augmentation, minibatch)"
+#: Help of ``--torch-threads`` (train, estimate).
+TORCH_THREADS_HELP = "CPU threads of torch (default: the cores not busy with other work, from the load average)"
+
+
+class _DeprecatedAlias(argparse.Action):
+    """Hidden old spelling of a flag: a one-line note on stderr, then the new flag's action."""
+
+    def __init__(self, option_strings, dest, *, target, **kwargs):
+        super().__init__(option_strings, dest, **kwargs)
+        self.target = target
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        new = self.target.option_strings[0]
+        print(f"cnas: note: {option_string} is deprecated in `{parser.prog}`; use {new}", file=sys.stderr)
+        self.target(parser, namespace, values, new)
+
+
+def add_deprecated_aliases(parser, aliases: Mapping[str, str]) -> None:
+    """Keep each old flag of ``aliases`` (old -> new) working as a hidden, deprecated alias.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Must already have every new flag.
+    aliases : mapping of str to str
+        Old spelling -> the flag that replaces it in this command.
+    """
+    by_flag = {s: a for a in parser._actions for s in a.option_strings}
+    for old, new in aliases.items():
+        target = by_flag[new]
+        parser.add_argument(old, dest=target.dest, nargs=target.nargs, type=target.type, choices=target.choices,
+                            default=argparse.SUPPRESS, help=argparse.SUPPRESS, action=_DeprecatedAlias,
+                            target=target)
+
+
+def deprecated_aliases(parser) -> dict[str, str]:
+    """Old spelling -> new flag, for every alias :func:`add_deprecated_aliases` gave ``parser``."""
+    return {old: a.target.option_strings[0] for a in parser._actions if isinstance(a, _DeprecatedAlias)
+            for old in a.option_strings}
 
 
 # -- compile settings: shared by every command that builds or costs a network ----------

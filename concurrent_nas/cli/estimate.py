@@ -8,7 +8,7 @@ from .common import parse_int_list
 
 def register(sub) -> None:
     from ..training.estimate import DEFAULT_METHOD, ESTIMATES, METHODS, EstimateConfig
-    from .common import add_compile_options, add_options
+    from .common import MODEL_SEED_HELP, TORCH_THREADS_HELP, add_compile_options, add_deprecated_aliases, add_options
 
     p = sub.add_parser(
         "estimate",
@@ -22,10 +22,11 @@ def register(sub) -> None:
     p.add_argument("--method", default=DEFAULT_METHOD, metavar="M",
                    help=f"{' | '.join(METHODS)} (default {DEFAULT_METHOD})")
     p.add_argument("--ids", help="comma-separated architecture ids (default all)")
-    add_options(p, EstimateConfig, helps={"epochs": "epochs of the short-training proxy"})
-    p.add_argument("--threads", type=int, default=0,
-                   help="CPU threads of torch (default: the cores not busy with other work, from the load average)")
+    add_options(p, EstimateConfig, flags={"seed": "--model-seed"},
+                helps={"epochs": "epochs of the short-training proxy", "seed": MODEL_SEED_HELP})
+    p.add_argument("--torch-threads", dest="threads", type=int, default=0, help=TORCH_THREADS_HELP)
     add_compile_options(p, skip=("image_size", "in_channels", "num_classes"))
+    add_deprecated_aliases(p, {"--seed": "--model-seed", "--threads": "--torch-threads"})
     p.set_defaults(func=run)
 
 
@@ -39,7 +40,7 @@ def run(args) -> int:
     require_run(args.run)
     ids = None if args.ids is None else parse_int_list(args.ids, "--ids")
     if args.threads < 0:
-        raise CnasError(f"--threads must be >= 0, got {args.threads}")
+        raise CnasError(f"--torch-threads must be >= 0, got {args.threads}")
     settings = compile_settings_from_args(args)
     config = options_from_args(args, EstimateConfig)
 

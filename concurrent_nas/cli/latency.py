@@ -7,6 +7,7 @@ import argparse
 from ..errors import CnasError
 from .common import (
     add_compile_options,
+    add_deprecated_aliases,
     add_options,
     compile_settings_from_args,
     field_help,
@@ -16,7 +17,8 @@ from .common import (
 )
 
 #: LatencyOptions fields whose flag is not ``--field-name``.
-FLAGS = {"placements": "--placement", "transports": "--transport", "timeout_s": "--timeout"}
+FLAGS = {"placements": "--placement", "transports": "--transport", "timeout_s": "--unit-timeout",
+         "threads": "--threads-per-unit", "seed": "--measure-seed"}
 #: Columns of the summary printed after a run.
 SUMMARY = ["arch_id", "generator", "units", "placement", "transport", "threads", "source", "load_avg",
            "median_ms", "p10_ms", "p90_ms", "speedup", "speedup_same_cores", "messages", "sim_error"]
@@ -48,11 +50,13 @@ def register(sub) -> None:
     p.add_argument("--latency-ms", type=float, default=0.5,
                    help="one-way message latency with --bandwidth-mbit (default 0.5)")
     p.add_argument("--master", metavar="HOST:PORT", help="units on several machines: address of unit 0 "
-                   "(run the same command with --rank 0..N-1 on each machine)")
-    p.add_argument("--rank", type=int, help="this machine's unit with --master")
+                   "(run the same command with --unit-rank 0..N-1 on each machine)")
+    p.add_argument("--unit-rank", dest="rank", type=int, help="this machine's unit with --master")
     add_compile_options(p)
     # --image was this command's name for --image-size, which every other command uses.
     p.add_argument("--image", dest="image_size", type=int, help=argparse.SUPPRESS)
+    add_deprecated_aliases(p, {"--threads": "--threads-per-unit", "--seed": "--measure-seed",
+                               "--timeout": "--unit-timeout", "--rank": "--unit-rank"})
     p.set_defaults(func=run)
 
 
@@ -79,7 +83,7 @@ def run(args) -> int:
     ids = parse_int_list(args.ids, "--ids") if args.ids else None
     if args.master or args.rank is not None:
         if not args.master or args.rank is None:
-            raise CnasError("--master HOST:PORT and --rank R go together (one process per machine)")
+            raise CnasError("--master HOST:PORT and --unit-rank R go together (one process per machine)")
         latency_unit(args.source, options, settings, master=args.master, rank=args.rank, ids=ids,
                      on_row=_print_unit_row)
         return 0

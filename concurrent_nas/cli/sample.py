@@ -6,7 +6,7 @@ import shlex
 import sys
 
 from ..errors import CnasError
-from .common import parse_params, progress_bar
+from .common import add_deprecated_aliases, parse_params, progress_bar
 
 
 def register(sub) -> None:
@@ -16,12 +16,13 @@ def register(sub) -> None:
     p.add_argument("--nodes", type=int, default=40, help="building blocks per architecture (default 40)")
     p.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="generator parameter, repeatable")
-    p.add_argument("--out", help="run directory (default runs/<gen><nodes>-n<n>-s<seed>)")
+    p.add_argument("--out-dir", dest="out", help="run directory (default runs/<gen><nodes>-n<n>-s<seed>)")
     p.add_argument("--force", action="store_true",
-                   help="replace an existing --out sampled with other settings (the same command again "
+                   help="replace an existing --out-dir sampled with other settings (the same command again "
                    "keeps the run as it is and needs no --force)")
     p.add_argument("--discard-results", action="store_true",
                    help="with --force: also replace a run holding results of later commands (scores, latency, ...)")
+    add_deprecated_aliases(p, {"--out": "--out-dir"})
     p.set_defaults(func=run)
 
 

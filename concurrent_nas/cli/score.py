@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from ..errors import CnasError
 from ..rundir import ARCHITECTURES, SCORE_FAILURES
 from .common import (
     add_compile_options,
+    add_deprecated_aliases,
     add_options,
     compile_settings_from_args,
     options_from_args,
@@ -31,28 +33,36 @@ def register(sub) -> None:
         "networkx node-link JSON graph file. Interrupted runs resume where they stopped.",
     )
     p.add_argument("source", nargs="?", metavar="RUN", help="run directory or node-link JSON graph (default: newest run in ./runs)")
-    add_options(p, ScoreConfig, skip=("settings", "unit_bytes"), flags={"chunk": "--chunk-size"},
+    add_options(p, ScoreConfig, skip=("settings", "unit_bytes"), flags={"chunk": "--chunk-size", "seed": "--partition-seed"},
                 choices={"costs": COSTS, "preset": PRESETS})
     # By hand, with the field's help: a None default gives add_options no type to take.
     p.add_argument("--unit-bytes", type=float, help=field_help(ScoreConfig)["unit_bytes"])
-    p.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
+    p.add_argument("--processes", dest="workers", type=int, help="local worker processes (default: all cores)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786 (needs the distributed extra)")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+    p.add_argument("--arch-timeout", dest="timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                    help="seconds one architecture may take before its worker is taken for hung and stopped; "
                    f"the architecture is then listed as failed and the run goes on (default {DEFAULT_TIMEOUT:g}, 0: never)")
     p.add_argument("--out", help="for a JSON graph: also write its scores to this .parquet file")
     p.add_argument("--force", action="store_true", help="replace RUN/scores.parquet made with other settings, or an existing --out file")
-    p.add_argument("--format", choices=["table", "json"], default="table", help="summary as a text table (default) or JSON")
+    p.add_argument("--summary", dest="format", choices=["table", "json"], default="table", help="summary printed as a text table (default) or JSON")
     p.add_argument("--profile", metavar="NAME|FILE",
                    help="also predict latency on this device profile (shipped: paper, edge; or a TOML file from "
                    "`cnas profile`) into RUN/predicted.parquet: pred_latency_ms, pred_speedup, cp_bound, placement")
     add_compile_options(p)
+    add_deprecated_aliases(p, {"--seed": "--partition-seed", "--workers": "--processes",
+                               "--timeout": "--arch-timeout", "--format": "--summary"})
     p.set_defaults(func=run)
 
 
 def _config(args):
     from ..scoring import ScoreConfig
     from ..shapes import CompileSettings
+
+    # Here, not only in the library, so the message names this command's flags.
+    if args.workers is not None and args.workers < 1:
+        raise CnasError(f"--processes must be at least 1, got {args.workers}")
+    if not math.isfinite(args.timeout) or args.timeout < 0:
+        raise CnasError(f"--arch-timeout must be a number of seconds >= 0 (0: never), got {args.timeout}")
 
     if options_given(args, CompileSettings) and args.costs == "uniform":
         raise CnasError("compile settings (--staging, --image-size, ...) only apply with --costs flops")

@@ -8,30 +8,32 @@ import shlex
 def register(sub) -> None:
     from ..search.objectives import SAMPLERS, SearchConfig
     from ..shapes import CompileSettings
-    from .common import COMPILE_FLAGS, add_options
+    from .common import COMPILE_FLAGS, add_deprecated_aliases, add_options
 
     p = sub.add_parser(
         "search",
         help="search the generators' space for the Pareto front of latency, accuracy and params",
         description="Multi-objective search (Optuna: NSGA-II by default) over generator family and "
-        "parameters, nodes, orientation, staging, merge, widths and seed. The study lives in OUT "
+        "parameters, nodes, orientation, staging, merge, widths and seed. The study lives in OUT_DIR "
         "(or --storage, shared by several processes); the same command resumes a killed search. "
-        "Writes OUT/trials.parquet, pareto.parquet, front/ (a run directory), pareto.png, summary.md.",
+        "Writes OUT_DIR/trials.parquet, pareto.parquet, front/ (a run directory), pareto.png, summary.md.",
     )
-    p.add_argument("--out", default="runs/search", help="search directory (default runs/search)")
+    p.add_argument("--out-dir", dest="out", default="runs/search", help="search directory (default runs/search)")
     p.add_argument("--trials", type=int, default=100,
                    help="finished trials the study should hold, over all processes (default 100)")
     p.add_argument("--storage", help="Optuna storage URL shared by several processes "
-                   "(sqlite:///PATH, postgresql://..., journal:PATH; default a journal file in OUT)")
+                   "(sqlite:///PATH, postgresql://..., journal:PATH; default a journal file in OUT_DIR)")
     p.add_argument("--set", action="append", metavar="KEY=SPEC",
                    help="change a dimension of the space: a,b,c or LOW:HIGH[:STEP] (e.g. generator=dp,ws "
                    "or nodes=40); repeatable; see --space")
     p.add_argument("--space", action="store_true", help="print the search space (with --set) and exit")
-    p.add_argument("--baseline", metavar="DIR", help="another search directory (e.g. --sampler random) "
+    p.add_argument("--compare-dir", dest="baseline", metavar="DIR", help="another search directory (e.g. --sampler random) "
                    "drawn beside this one in pareto.png")
-    add_options(p, SearchConfig, choices={"sampler": SAMPLERS}, title="objectives and constraints")
+    add_options(p, SearchConfig, choices={"sampler": SAMPLERS}, flags={"seed": "--sampler-seed"},
+                title="objectives and constraints")
     add_options(p, CompileSettings, fields=("image_size", "num_classes"), flags=COMPILE_FLAGS,
                 title="fixed network settings")
+    add_deprecated_aliases(p, {"--out": "--out-dir", "--seed": "--sampler-seed", "--baseline": "--compare-dir"})
     p.set_defaults(func=run)
 
 

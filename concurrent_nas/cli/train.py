@@ -9,11 +9,13 @@ from .common import parse_int_list
 
 #: TrainConfig fields whose flag is the field itself; the rest need a mapping (below).
 CONFIG_FIELDS = ("epochs", "batch_size", "weight_decay", "seed", "workers")
+#: TrainConfig fields whose flag names what they hold (``--seed`` is the run seed of `cnas sample`).
+CONFIG_FLAGS = {"seed": "--model-seed", "workers": "--loader-workers"}
 
 
 def register(sub) -> None:
     from ..training.config import AUGMENTATIONS, TrainConfig
-    from .common import add_compile_options, add_options
+    from .common import MODEL_SEED_HELP, TORCH_THREADS_HELP, add_compile_options, add_deprecated_aliases, add_options
 
     default = TrainConfig()
     first = default.phases[0]
@@ -35,9 +37,9 @@ def register(sub) -> None:
     p.add_argument("--schedule", choices=("constant", "paper"), default="constant",
                    help="constant: --lr/--momentum throughout; paper: the paper's recipe "
                    "(CIFAR-10 100 epochs lr 1e-3 m 0.9; Flowers-102 300 epochs, lr 5e-4 m 0.95 after epoch 100)")
-    add_options(p, TrainConfig, fields=CONFIG_FIELDS, helps={
+    add_options(p, TrainConfig, fields=CONFIG_FIELDS, flags=CONFIG_FLAGS, helps={
         "epochs": "epochs, or the schedule's with --schedule paper",
-        "seed": "seed of weights, data order, augmentation",
+        "seed": MODEL_SEED_HELP,
     })  # fmt: skip
     # Not 1:1 with TrainConfig: --lr/--momentum build its phases, --augment's default
     # depends on the data set, --device 'auto' is resolved here.
@@ -46,14 +48,15 @@ def register(sub) -> None:
     p.add_argument("--augment", choices=AUGMENTATIONS,
                    help="training augmentation (default flip-crop, none for digits)")
     p.add_argument("--device", default="auto", help="cpu | cuda | cuda:N | auto (default: cuda if available)")
-    p.add_argument("--threads", type=int, default=0,
-                   help="CPU threads of torch (default: the cores not busy with other work, from the load average)")
+    p.add_argument("--torch-threads", dest="threads", type=int, default=0, help=TORCH_THREADS_HELP)
     p.add_argument("--match-params", metavar="BASELINE|N",
                    help="size each architecture's stem width and channel cap so its parameter count is within "
                    "10%% of this baseline's (cifarnet | resnet50, built for the data set) or of N parameters "
                    "(e.g. 1.76M); --stem-channels/--channel-cap give the starting ratio")
     p.add_argument("--restart", action="store_true", help="discard checkpoints and train from scratch")
     add_compile_options(p, skip=("image_size", "in_channels", "num_classes"))
+    add_deprecated_aliases(p, {"--seed": "--model-seed", "--workers": "--loader-workers",
+                               "--threads": "--torch-threads"})
     p.set_defaults(func=run)
 
 
@@ -99,7 +102,7 @@ def run(args) -> int:
     settings = compile_settings_from_args(args)
     check_request(args.run, ids=ids, baselines=baselines, match_params=args.match_params)
     if args.threads < 0:
-        raise CnasError(f"--threads must be >= 0, got {args.threads}")
+        raise CnasError(f"--torch-threads must be >= 0, got {args.threads}")
     config = config_from_args(args, kind)
 
     from ..training.data import describe, load_dataset

@@ -106,10 +106,10 @@ class TrainConfig:
         if self.augment not in AUGMENTATIONS:
             raise CnasError(f"--augment must be one of {', '.join(AUGMENTATIONS)}, got '{self.augment}'")
         if self.workers < 0:
-            raise CnasError(f"--workers must be >= 0, got {self.workers}")
+            raise CnasError(f"--loader-workers must be >= 0, got {self.workers}")
         # numpy's SeedSequence, which derives every stream, takes no negative keys, and
         # the seed is a column of accuracy.parquet (int64).
-        check_integer(self.seed, "--seed")
+        check_integer(self.seed, "--model-seed")
         if self.eval_batch_size < 1:
             raise CnasError(f"eval_batch_size must be at least 1, got {self.eval_batch_size}")
 
