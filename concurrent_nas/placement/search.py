@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from .. import dag as dagmod
+from ..scoring.partition import partition_hypergraph
 from .assign import check_units, normalize_assignment
 from .plan import PlanBuilder
 from .simulate import TransferModel, simulate
@@ -207,6 +208,14 @@ def local_moves(evaluator: PlacementEvaluator, assignment: Mapping[int, int], *,
     return best, best_s
 
 
+def hypergraph_partitions(dag: nx.DiGraph, hg, units: int, eps, *, seed: int = 0,
+                          prefix: str = "kahypar") -> dict[str, dict[int, int]]:
+    """KaHyPar partitions of hypergraph ``hg`` of ``dag`` for every eps, by ``<prefix>-eps<eps>``."""
+    return {f"{prefix}-eps{e:g}": normalize_assignment(
+                dag, dict(zip(hg.vertices, partition_hypergraph(hg, units, float(e), seed=seed))), units)
+            for e in eps}
+
+
 def best_placement(
     dag: nx.DiGraph,
     units: int,
@@ -245,5 +254,5 @@ def best_placement(
     return name, normalize_assignment(dag, assignment, units, order=order), seconds, scored
 
 
-__all__ = ["PlacementCosts", "PlacementEvaluator", "best_placement", "heft_assignment",
+__all__ = ["PlacementCosts", "PlacementEvaluator", "best_placement", "heft_assignment", "hypergraph_partitions",
            "local_moves", "neighbour_moves", "upward_rank"]

@@ -14,10 +14,9 @@ import networkx as nx
 from ..errors import CnasError
 from ..scoring.config import DEFAULT_EPS
 from ..scoring.hypergraph import hypergraph_from_costs
-from ..scoring.partition import partition_hypergraph
-from .assign import TIMED_PLACEMENTS, check_units, normalize_assignment, paper_assignment, single_assignment
+from .assign import TIMED_PLACEMENTS, check_units, paper_assignment, single_assignment
 from .plan import build_plan
-from .search import PlacementCosts, best_placement
+from .search import PlacementCosts, best_placement, hypergraph_partitions
 from .simulate import TransferModel, simulate
 
 
@@ -79,6 +78,4 @@ def _time_partitions(dag, units, vertex_s, out_bytes, eps, seed) -> dict[str, di
     """KaHyPar partitions weighted by measured time (costs: output bytes), by ``kahypar-time-eps<eps>``."""
     micro = {v: max(1, round(float(vertex_s[v]) * 1e6)) for v in dag}
     hg = hypergraph_from_costs(dag, micro, {v: int(out_bytes[v]) for v in dag}, kind="measured-time")
-    return {f"kahypar-time-eps{e:g}": normalize_assignment(
-                dag, dict(zip(hg.vertices, partition_hypergraph(hg, units, float(e), seed=seed))), units)
-            for e in eps}
+    return hypergraph_partitions(dag, hg, units, eps, seed=seed, prefix="kahypar-time")

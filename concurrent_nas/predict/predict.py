@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from ..placement.assign import check_units, normalize_assignment, paper_assignment, single_assignment
-from ..placement.search import PlacementCosts, best_placement
+from ..placement.assign import check_units, paper_assignment, single_assignment
+from ..placement.search import PlacementCosts, best_placement, hypergraph_partitions
 from ..placement.simulate import TransferModel
 from ..scoring.config import DEFAULT_EPS
 from ..scoring.hypergraph import build_hypergraph
-from ..scoring.partition import partition_hypergraph
 from ..shapes import CompileSettings, plan_network
 from .profiles import DeviceProfile, load_profile
 
@@ -117,10 +116,7 @@ def critical_path_s(dag: nx.DiGraph, vertex_s: Mapping[int, float]) -> float:
 def kahypar_candidates(dag: nx.DiGraph, units: int, settings=None, eps=DEFAULT_EPS,
                        seed: int = 0) -> dict[str, dict[int, int]]:
     """KaHyPar partitions (FLOP weights, byte costs) for every eps, by ``kahypar-eps<eps>``."""
-    hg = build_hypergraph(dag, "flops", settings)
-    return {f"kahypar-eps{e:g}": normalize_assignment(
-                dag, dict(zip(hg.vertices, partition_hypergraph(hg, units, float(e), seed=seed))), units)
-            for e in eps}
+    return hypergraph_partitions(dag, build_hypergraph(dag, "flops", settings), units, eps, seed=seed)
 
 
 def predict_latency(
