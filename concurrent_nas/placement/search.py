@@ -69,6 +69,7 @@ class PlacementEvaluator:
         self.dag, self.units, self.costs = dag, check_units(units), costs
         self.build = PlanBuilder(dag)
         self.calls = 0
+        self._seen: dict[tuple, float] = {}  # KaHyPar often returns one partition for several eps
 
     def run(self, assignment: Mapping[int, int]):
         """The :class:`.simulate.SimulatedRun` of ``assignment`` (physical unit labels)."""
@@ -92,20 +93,27 @@ class PlacementEvaluator:
                         self.costs.transfer, links=links)
 
     def latency(self, assignment: Mapping[int, int]) -> float:
-        """Simulated latency of ``assignment``, seconds."""
-        return self.run(assignment).latency_s
+        """Simulated latency of ``assignment``, seconds (each distinct assignment simulated once)."""
+        key = tuple(int(assignment[v]) for v in self.build.order)
+        if key not in self._seen:
+            self._seen[key] = self.run(assignment).latency_s
+        return self._seen[key]
 
 
-def upward_rank(dag: nx.DiGraph, costs: PlacementCosts) -> dict[int, float]:
-    """HEFT's upward rank: a vertex's time plus the longest (compute + message) path to the output."""
+def upward_rank(dag: nx.DiGraph, costs: PlacementCosts, order: list[int] | None = None) -> dict[int, float]:
+    """HEFT's upward rank: a vertex's time plus the longest (compute + message) path to the output.
+
+    ``order`` is the DAG's topological order when the caller has it.
+    """
     rank: dict[int, float] = {}
-    for v in reversed(dagmod.topological_order(dag)):
+    for v in reversed(order if order is not None else dagmod.topological_order(dag)):
         message = costs.message_s(int(costs.out_bytes[v]))
         rank[v] = float(costs.vertex_s[v]) + max((message + rank[w] for w in dag.successors(v)), default=0.0)
     return rank
 
 
-def heft_assignment(dag: nx.DiGraph, units: int, costs: PlacementCosts) -> dict[int, int]:
+def heft_assignment(dag: nx.DiGraph, units: int, costs: PlacementCosts, *,
+                    order: list[int] | None = None) -> dict[int, int]:
     """HEFT list schedule: by descending upward rank, each vertex to its earliest-finishing unit.
 
     The output vertex is fixed on unit 0, which holds the image; a unit that runs a
@@ -119,10 +127,10 @@ def heft_assignment(dag: nx.DiGraph, units: int, costs: PlacementCosts) -> dict[
         Normalized assignment (:func:`.assign.normalize_assignment`).
     """
     check_units(units)
-    order = dagmod.topological_order(dag)
+    order = order if order is not None else dagmod.topological_order(dag)
     src, out = order[0], order[-1]
     position = {v: i for i, v in enumerate(order)}
-    rank = upward_rank(dag, costs)
+    rank = upward_rank(dag, costs, order)
     stem_s = float(costs.vertex_s[src])
     assignment = {src: 0}
     finish: dict[int, float] = {}
@@ -150,7 +158,7 @@ def heft_assignment(dag: nx.DiGraph, units: int, costs: PlacementCosts) -> dict[
         if stem_end is not None:
             stem_done[u] = stem_end
         assignment[v], finish[v], free[u] = u, end, end
-    return normalize_assignment(dag, assignment, units)
+    return normalize_assignment(dag, assignment, units, order=order)
 
 
 def neighbour_moves(dag: nx.DiGraph, assignment: Mapping[int, int], order: list[int]) -> list[tuple[int, int]]:
@@ -186,8 +194,8 @@ def local_moves(evaluator: PlacementEvaluator, assignment: Mapping[int, int], *,
     """
     dag = evaluator.dag
     if order is None:
-        rank = upward_rank(dag, evaluator.costs)
-        topo = dagmod.topological_order(dag)
+        topo = evaluator.build.order
+        rank = upward_rank(dag, evaluator.costs, topo)
         order = [topo[0]] + sorted(topo[1:-1], key=lambda v: (-rank[v], v)) + [topo[-1]]
     best = dict(assignment)
     best_s = evaluator.latency(best)
@@ -243,15 +251,14 @@ def best_placement(
     check_units(units)
     evaluator = PlacementEvaluator(dag, units, costs)
     pool = dict(candidates)
-    pool["heft"] = heft_assignment(dag, units, costs)
+    pool["heft"] = heft_assignment(dag, units, costs, order=evaluator.build.order)
     scored = {name: evaluator.latency(a) for name, a in pool.items()}
     name = min(scored, key=scored.__getitem__)  # ties: the first candidate given, HEFT last
     budget = int(round(DEFAULT_MOVES_PER_VERTEX * dag.number_of_nodes())) if moves is None else moves
     assignment, seconds = local_moves(evaluator, pool[name], budget=budget)
     if seconds < scored[name] - 1e-12:
         name += "+moves"
-    order = dagmod.topological_order(dag)
-    return name, normalize_assignment(dag, assignment, units, order=order), seconds, scored
+    return name, normalize_assignment(dag, assignment, units, order=evaluator.build.order), seconds, scored
 
 
 __all__ = ["PlacementCosts", "PlacementEvaluator", "best_placement", "heft_assignment", "hypergraph_partitions",

@@ -71,11 +71,11 @@ class LatencyPrediction:
                 "cp_bound": self.cp_bound, "placement": self.placement, "assignment": list(self.assignment)}
 
 
-def block_seconds(dag: nx.DiGraph, profile: DeviceProfile, settings: CompileSettings | None = None):
+def block_seconds(dag: nx.DiGraph, profile: DeviceProfile, settings: CompileSettings | None = None, plans=None):
     """Per-vertex compute seconds under ``profile``, output bytes and image bytes.
 
     Bytes moved by a block are its inputs, its output and its weights (all in
-    ``settings.bytes_per_element``).
+    ``settings.bytes_per_element``). ``plans``: the DAG's shape pass when the caller has it.
 
     Returns
     -------
@@ -84,7 +84,7 @@ def block_seconds(dag: nx.DiGraph, profile: DeviceProfile, settings: CompileSett
     settings = settings if settings is not None else CompileSettings()
     bpe = settings.bytes_per_element
     seconds, out_bytes = {}, {}
-    for p in plan_network(dag, settings):
+    for p in plans if plans is not None else plan_network(dag, settings):
         moved = (sum(c * s * s for c, s in p.in_shapes) + p.params) * bpe + p.out_bytes
         seconds[p.vertex] = profile.compute.seconds(p.flops, moved)
         out_bytes[p.vertex] = p.out_bytes
@@ -93,9 +93,9 @@ def block_seconds(dag: nx.DiGraph, profile: DeviceProfile, settings: CompileSett
 
 
 def placement_costs(dag: nx.DiGraph, units: int, profile: DeviceProfile,
-                    settings: CompileSettings | None = None) -> PlacementCosts:
+                    settings: CompileSettings | None = None, plans=None) -> PlacementCosts:
     """What the placement search needs from ``profile`` for ``dag`` on ``units`` units."""
-    vertex_s, out_bytes, image_bytes = block_seconds(dag, profile, settings)
+    vertex_s, out_bytes, image_bytes = block_seconds(dag, profile, settings, plans)
     link = profile.link
     transfer = TransferModel(link.latency_s, link.bandwidth_Bps, link.send_cpu_s, source=f"profile {profile.name}")
     hops = None
@@ -173,14 +173,15 @@ def predict_latency(
     check_units(units)
     profile.check_units(units)
     settings = settings if settings is not None else CompileSettings()
-    costs = placement_costs(dag, units, profile, settings)
+    plans = plan_network(dag, settings)
+    costs = placement_costs(dag, units, profile, settings, plans)
     single_s = sum(costs.vertex_s.values())
     cp_s = critical_path_s(dag, costs.vertex_s)
     if units == 1:
         pool = {"single": single_assignment(dag)}
     else:
         pool = dict(kahypar_candidates(dag, units, settings, eps, seed) if candidates is None else candidates)
-        flops = {p.vertex: float(p.flops) for p in plan_network(dag, settings)}
+        flops = {p.vertex: float(p.flops) for p in plans}
         pool["paper"] = paper_assignment(dag, units, flops)
         pool["single"] = single_assignment(dag)  # splitting must pay for itself: never slower than one unit
     name, assignment, seconds, scored = best_placement(dag, units, costs, pool, moves=0 if units == 1 else moves)

@@ -28,23 +28,22 @@ MADE_BY = "cnas score --profile"
 KEY = ["arch_id", "units", "profile"]
 
 
-def _candidates(rows: pd.DataFrame, vertices: list[int]) -> tuple[dict, str | None]:
-    """Scored partitions of one (architecture, units) by name, and the lowest-CS one's name."""
-    pool, best = {}, None
-    for r in rows.sort_values(["cs", "eps"], kind="stable").itertuples(index=False):
-        name = f"kahypar-eps{float(r.eps):g}"
-        pool[name] = dict(zip(vertices, (int(p) for p in r.parts)))
-        best = best or name
-    return pool, best
+def _candidates(rows: list[tuple], vertices: list[int]) -> tuple[dict, str | None]:
+    """Scored partitions (``(cs, eps, parts)`` rows) of one (architecture, units) by name, lowest CS first."""
+    pool = {}
+    for cs, eps, parts in sorted(rows, key=lambda r: (r[0], r[1])):
+        pool[f"kahypar-eps{float(eps):g}"] = dict(zip(vertices, (int(p) for p in parts)))
+    return pool, next(iter(pool), None)
 
 
 def predict_architecture(arch_id: int, generator: str, dag, scores: pd.DataFrame, profile: DeviceProfile,
                          settings: CompileSettings, units: tuple[int, ...], moves: int | None = None) -> list[dict]:
     """Prediction rows of one architecture for each unit count, from its scored partitions."""
     vertices = sorted(dag)
+    scored = list(zip(scores["units"].tolist(), scores["cs"].tolist(), scores["eps"].tolist(), scores["parts"]))
     rows = []
     for n in units:
-        pool, best = _candidates(scores[scores["units"] == n], vertices)
+        pool, best = _candidates([r[1:] for r in scored if r[0] == n], vertices)
         if not pool:
             raise CnasError(f"architecture {arch_id} has no scores for {n} units; run `cnas score` with --units {n}")
         p = predict_latency(dag, n, profile, settings=settings, candidates=pool, moves=moves)
