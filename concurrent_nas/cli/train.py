@@ -24,8 +24,9 @@ def register(sub) -> None:
         help="train architectures of a run (and CifarNet / ResNet-50) on an image data set",
         description="Compile architectures of RUN for the data set, train each with SGD, "
         "evaluate top-1 on the test split every epoch. Writes RUN/accuracy.parquet, "
-        "RUN/history.parquet and a checkpoint per model every epoch under RUN/checkpoints/; "
-        "re-running the same command resumes where it stopped.",
+        "RUN/history.parquet and a checkpoint per model every epoch under RUN/checkpoints/, each keyed "
+        "by a short hash of the configuration (settings in RUN/train_configs.json), so other --lr, "
+        "--model-seed, ... train beside earlier ones; re-running the same command resumes where it stopped.",
     )
     p.add_argument("run", help="run directory made by `cnas sample`")
     p.add_argument("--ids", help="comma-separated architecture ids (default all; 'none' for baselines only)")
@@ -127,5 +128,7 @@ def run(args) -> int:
             file=sys.stderr,
         )
         return 130
-    print(f"{args.run}/accuracy.parquet: {len(table)} model(s) on {data.name}")
+    config = f" (config {table['config'].iloc[0]}; `cnas top {args.run} --by top1 --where config=...` ranks one)" \
+        if len(table) else ""
+    print(f"{args.run}/accuracy.parquet: {len(table)} model(s) on {data.name}{config}")
     return 0

@@ -7,6 +7,8 @@ Plain data without torch, so ``cnas`` can derive the flags of ``cnas train`` fro
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 from dataclasses import dataclass
 
@@ -122,3 +124,15 @@ class TrainConfig:
             "seed": self.seed,
             "augment": self.augment,
         }
+
+    def config_hash(self, **extra) -> str:
+        """Eight hex digits naming this configuration: :meth:`fingerprint` plus ``extra``.
+
+        ``cnas train`` passes the compile settings and ``--match-params`` as ``extra``, so
+        two commands that would train different networks or train them differently get
+        different hashes and their outputs sit side by side in one run; ``--epochs``,
+        ``--device`` and the loader workers are not part of it, so asking for more epochs
+        resumes the same configuration.
+        """
+        text = json.dumps({**self.fingerprint(), **extra}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:8]

@@ -2,15 +2,22 @@
 
 This is the I/O edge of training: it compiles each architecture for the data set,
 trains it with :func:`~concurrent_nas.training.loop.train_model`, checkpoints under
-``RUN/checkpoints/<dataset>/<model>/last.pt`` and keeps two tables up to date after
-every model (``accuracy.parquet``) and every epoch (``history.parquet``). Rows are keyed
-by (dataset, arch_id, generator): training again replaces them, other data sets' rows
-stay.
+``RUN/checkpoints/<dataset>/<config>/<model>/last.pt`` and keeps two tables up to date
+after every model (``accuracy.parquet``) and every epoch (``history.parquet``).
+
+``<config>`` is a short hash of the training configuration
+(:meth:`~.config.TrainConfig.config_hash`: schedule, batch size, weight decay, seed,
+augmentation, compile settings, ``--match-params``); its settings are kept in
+``RUN/train_configs.json``. Rows are keyed by (dataset, config, arch_id, generator), so
+one run holds several configurations side by side: the same configuration again
+replaces (and resumes) its own rows, another one adds rows. Tables written before the
+hash existed get ``config`` ``-`` the first time the run is trained again.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,20 +31,26 @@ from ..rundir import (
     ACCURACY,
     CHECKPOINTS,
     HISTORY,
+    atomic_output,
     check_writable,
     load_architectures,
     require_run,
     run_lock,
     upsert_table,
+    write_table,
 )
 from .baselines import BASELINES
 from .data import ImageData, dataset_key
 from .loop import TrainConfig, count_flops, count_parameters, derive_seed, train_model
 
-ACCURACY_KEYS = ["dataset", "arch_id", "generator"]
+ACCURACY_KEYS = ["dataset", "config", "arch_id", "generator"]
 HISTORY_KEYS = [*ACCURACY_KEYS, "epoch"]
 # Baselines are not rows of architectures.parquet; they get negative ids.
 BASELINE_IDS = {name: -(i + 1) for i, name in enumerate(BASELINES)}
+#: Settings of each configuration hash trained in a run: {hash: settings}.
+TRAIN_CONFIGS = "train_configs.json"
+#: The ``config`` of rows written before configurations were hashed.
+LEGACY_CONFIG = "-"
 
 
 @dataclass(frozen=True)
@@ -166,6 +179,35 @@ def schedule_name(config: TrainConfig) -> str:
     return ",".join(f"{p.start}:{p.lr:g}/{p.momentum:g}" for p in config.phases)
 
 
+def configuration(config: TrainConfig, settings=None, match_params: str | int | None = None) -> tuple[str, dict]:
+    """The hash naming what ``train_run`` would train with these options, and its settings."""
+    from ..shapes import CompileSettings
+
+    described = {**config.fingerprint(), "settings": dataclasses.asdict(settings or CompileSettings()),
+                 "match_params": "" if match_params is None else str(match_params)}
+    return config.config_hash(settings=described["settings"], match_params=described["match_params"]), described
+
+
+def adopt_legacy_tables(run: Path) -> None:
+    """Give ``config`` :data:`LEGACY_CONFIG` to accuracy/history tables written before it existed."""
+    for name in (ACCURACY, HISTORY):
+        if (run / name).exists():
+            table = pd.read_parquet(run / name)
+            if "config" not in table.columns and len(table):
+                write_table(table.assign(config=LEGACY_CONFIG), run / name)
+
+
+def record_configuration(run: Path, config_id: str, described: dict) -> None:
+    """Add ``described`` under ``config_id`` to ``RUN/train_configs.json`` (atomically)."""
+    path = run / TRAIN_CONFIGS
+    known = json.loads(path.read_text()) if path.exists() else {}
+    if known.get(config_id) == described:
+        return
+    known[config_id] = described
+    with atomic_output(path, what="training configurations") as tmp:
+        tmp.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n")
+
+
 def train_run(
     run: str | Path,
     data: ImageData,
@@ -214,12 +256,15 @@ def train_run(
                        match_params=match_params)
     if not found:
         raise CnasError("nothing to train: give --ids or --baseline")
+    config_id, described = configuration(config, settings, match_params)
     # One training process per run: two would each upsert the tables from their own copy.
     with run_lock(run, "trained"):
+        adopt_legacy_tables(run)
+        record_configuration(run, config_id, described)
         key = dataset_key(data.name)
         rows = []
         for cand in found:
-            ckpt = run / CHECKPOINTS / key / cand.tag
+            ckpt = run / CHECKPOINTS / key / config_id / cand.tag
             if restart and ckpt.exists():
                 shutil.rmtree(ckpt)
             model = cand.build()
@@ -228,7 +273,7 @@ def train_run(
             # `name` (the checkpoint folder: arch-00003, baseline-cifarnet) tells baselines apart
             # without decoding their negative arch_id.
             ident = {"arch_id": cand.arch_id, "name": cand.tag, "generator": cand.generator, "nodes": cand.nodes,
-                     "dataset": data.name}
+                     "dataset": data.name, "config": config_id}
 
             def write_epoch(record: dict, ident=ident) -> None:
                 upsert(run, HISTORY, pd.DataFrame([{**ident, **record}]), HISTORY_KEYS)
