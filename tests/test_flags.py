@@ -147,3 +147,15 @@ def test_an_old_spelling_still_runs_end_to_end(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stderr == "cnas: note: --out is deprecated in `cnas sample`; use --out-dir\n"
     assert (out / "architectures.parquet").exists()
+
+
+@pytest.mark.parametrize("flag", ["--processes", "--workers"])
+def test_library_errors_name_the_flag_by_its_new_name(small_dp_run, capsys, flag):
+    from concurrent_nas.cli.main import main
+
+    assert main(["score", str(small_dp_run), "--units", "2", flag, "0"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == "cnas: error: --processes must be at least 1, got 0"
+    assert err[:-1] == ([] if flag == "--processes" else
+                        ["cnas: note: --workers is deprecated in `cnas score`; use --processes"])
+    assert not (small_dp_run / "scores.parquet").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 from collections.abc import Mapping, Sequence
@@ -233,6 +234,17 @@ def add_deprecated_aliases(parser, aliases: Mapping[str, str]) -> None:
         parser.add_argument(old, dest=target.dest, nargs=target.nargs, type=target.type, choices=target.choices,
                             default=argparse.SUPPRESS, help=argparse.SUPPRESS, action=_DeprecatedAlias,
                             target=target)
+
+
+def with_new_flag_names(message: str, parser) -> str:
+    """``message`` with each old flag spelling of ``parser`` replaced by its new name.
+
+    Library errors name the flags of the time they were written (``--workers must be at
+    least 1``); a user who typed ``--processes`` should read ``--processes``.
+    """
+    for old, new in deprecated_aliases(parser).items():
+        message = re.sub(rf"(?<![\w-]){re.escape(old)}(?![\w-])", new, message)
+    return message
 
 
 def deprecated_aliases(parser) -> dict[str, str]:

@@ -16,7 +16,7 @@ import sys
 from importlib import import_module
 
 from ..errors import CnasError
-from .common import terminate_as_interrupt
+from .common import terminate_as_interrupt, with_new_flag_names
 
 # Every module of this package with a `register` function is a subcommand; adding one
 # is adding a file. These come first in `cnas --help`, in pipeline order.
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 141
     except CnasError as exc:
-        message = str(exc)
+        message = with_new_flag_names(str(exc), _subparser(parser) or parser)
         hint = "" if "did you mean" in message else choice_hint(message)
         print(f"cnas: error: {message}{hint}", file=sys.stderr)
         return 2

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -57,12 +56,6 @@ def register(sub) -> None:
 def _config(args):
     from ..scoring import ScoreConfig
     from ..shapes import CompileSettings
-
-    # Here, not only in the library, so the message names this command's flags.
-    if args.workers is not None and args.workers < 1:
-        raise CnasError(f"--processes must be at least 1, got {args.workers}")
-    if not math.isfinite(args.timeout) or args.timeout < 0:
-        raise CnasError(f"--arch-timeout must be a number of seconds >= 0 (0: never), got {args.timeout}")
 
     if options_given(args, CompileSettings) and args.costs == "uniform":
         raise CnasError("compile settings (--staging, --image-size, ...) only apply with --costs flops")
