@@ -60,7 +60,7 @@ def test_readme_main_job_runs_as_written_on_a_small_population(tmp_path):
         done = subprocess.run(step.replace("--n 1000", "--n 12"), shell=True, cwd=tmp_path,
                               capture_output=True, text=True)
         assert done.returncode == 0, (step, done.stderr)
-    run_dir = re.search(r"--out (\S+)", steps[0]).group(1)
+    run_dir = re.search(r"--out(?:-dir)? (\S+)", steps[0]).group(1)  # --out: the old spelling, still accepted
     run = Run(tmp_path / run_dir)
     assert len(run.architectures) == 12
     # Every architecture scored on the default units and eps, one best option per units.
