@@ -35,8 +35,9 @@ def test_hash_changes_with_what_is_trained_not_with_how_long_or_where():
         configuration(TrainConfig(batch_size=32))[0],
         configuration(TrainConfig(), CompileSettings(channel_cap=64))[0],
         configuration(TrainConfig(), match_params="cifarnet")[0],
+        configuration(TrainConfig(), image_size=16)[0],
     ]
-    assert len({base, *others}) == 6
+    assert len({base, *others}) == 7
 
 
 def test_two_learning_rates_live_side_by_side_and_each_resumes(tmp_path, capsys):
@@ -84,7 +85,7 @@ def test_tables_written_before_hashes_read_as_one_configuration(tmp_path, capsys
     acc = load_parquet(run / "accuracy.parquet")
     assert sorted(acc["config"]) == sorted([LEGACY_CONFIG, configuration(
         TrainConfig(phases=(Phase(0, 0.02, 0.9),), augment="none", device="cpu"),
-        CompileSettings(stem_channels=4, channel_cap=8))[0]])  # fmt: skip
+        CompileSettings(stem_channels=4, channel_cap=8), image_size=8)[0]])  # fmt: skip
     legacy = acc[acc["config"] == LEGACY_CONFIG].drop(columns="config").reset_index(drop=True)
     pd.testing.assert_frame_equal(legacy, old[legacy.columns])
     assert set(load_parquet(run / "history.parquet")["config"]) == set(acc["config"])

@@ -179,13 +179,18 @@ def schedule_name(config: TrainConfig) -> str:
     return ",".join(f"{p.start}:{p.lr:g}/{p.momentum:g}" for p in config.phases)
 
 
-def configuration(config: TrainConfig, settings=None, match_params: str | int | None = None) -> tuple[str, dict]:
-    """The hash naming what ``train_run`` would train with these options, and its settings."""
+def configuration(
+    config: TrainConfig, settings=None, match_params: str | int | None = None, image_size: int | None = None
+) -> tuple[str, dict]:
+    """The hash naming what ``train_run`` would train with these options, and its settings.
+
+    ``image_size`` is the data set's input side (the compile settings' own is replaced by it).
+    """
     from ..shapes import CompileSettings
 
-    described = {**config.fingerprint(), "settings": dataclasses.asdict(settings or CompileSettings()),
-                 "match_params": "" if match_params is None else str(match_params)}
-    return config.config_hash(settings=described["settings"], match_params=described["match_params"]), described
+    extra = {"settings": dataclasses.asdict(settings or CompileSettings()),
+             "match_params": "" if match_params is None else str(match_params), "image_size": image_size}
+    return config.config_hash(**extra), {**config.fingerprint(), **extra}
 
 
 def adopt_legacy_tables(run: Path) -> None:
@@ -256,7 +261,7 @@ def train_run(
                        match_params=match_params)
     if not found:
         raise CnasError("nothing to train: give --ids or --baseline")
-    config_id, described = configuration(config, settings, match_params)
+    config_id, described = configuration(config, settings, match_params, data.image_size)
     # One training process per run: two would each upsert the tables from their own copy.
     with run_lock(run, "trained"):
         adopt_legacy_tables(run)
