@@ -78,11 +78,20 @@ def test_tables_written_before_hashes_read_as_one_configuration(tmp_path, capsys
     assert cnas(args) == 0
     for name in ("accuracy.parquet", "history.parquet"):  # as an older version wrote them
         write_table(load_parquet(run / name).drop(columns="config"), run / name)
-    old = load_parquet(run / "accuracy.parquet")
+    [ckpt] = (run / "checkpoints" / "digits").glob("*/arch-00000")
+    ckpt.rename(run / "checkpoints" / "digits" / "arch-00000")  # the layout before hashes
     assert cnas(["top", str(run), "--by", "top1"]) == 0
+    # The same command, one more epoch: the old checkpoint is this configuration's, and resumes.
+    capsys.readouterr()
+    assert cnas([*args[:-2], "--epochs", "2"]) == 0
+    assert "resumed after epoch 1" in capsys.readouterr().out
+    assert (ckpt / "last.pt").exists() and not (run / "checkpoints" / "digits" / "arch-00000").exists()
+    resumed = load_parquet(run / "accuracy.parquet")
+    assert sorted(resumed["config"]) == [LEGACY_CONFIG, ckpt.parent.name]
+    old = resumed[resumed["config"] == LEGACY_CONFIG].drop(columns="config").reset_index(drop=True)
     assert cnas([*args[:-2], "--lr", "0.02", "--epochs", "1"]) == 0
     acc = load_parquet(run / "accuracy.parquet")
-    assert sorted(acc["config"]) == sorted([LEGACY_CONFIG, configuration(
+    assert sorted(acc["config"]) == sorted([LEGACY_CONFIG, ckpt.parent.name, configuration(
         TrainConfig(phases=(Phase(0, 0.02, 0.9),), augment="none", device="cpu"),
         CompileSettings(stem_channels=4, channel_cap=8), image_size=8)[0]])  # fmt: skip
     legacy = acc[acc["config"] == LEGACY_CONFIG].drop(columns="config").reset_index(drop=True)

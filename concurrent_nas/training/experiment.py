@@ -11,7 +11,8 @@ augmentation, compile settings, ``--match-params``); its settings are kept in
 ``RUN/train_configs.json``. Rows are keyed by (dataset, config, arch_id, generator), so
 one run holds several configurations side by side: the same configuration again
 replaces (and resumes) its own rows, another one adds rows. Tables written before the
-hash existed get ``config`` ``-`` the first time the run is trained again.
+hash existed get ``config`` ``-`` the first time the run is trained again, and their
+checkpoints resume when they hold the configuration asked for.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from ..rundir import (
 )
 from .baselines import BASELINES
 from .data import ImageData, dataset_key
-from .loop import TrainConfig, count_flops, count_parameters, derive_seed, train_model
+from .loop import CHECKPOINT, TrainConfig, count_flops, count_parameters, derive_seed, train_model
 
 ACCURACY_KEYS = ["dataset", "config", "arch_id", "generator"]
 HISTORY_KEYS = [*ACCURACY_KEYS, "epoch"]
@@ -202,6 +203,25 @@ def adopt_legacy_tables(run: Path) -> None:
                 write_table(table.assign(config=LEGACY_CONFIG), run / name)
 
 
+def adopt_legacy_checkpoint(legacy: Path, ckpt: Path, fingerprint: dict) -> None:
+    """Move ``legacy`` (the layout before config hashes) to ``ckpt`` if it holds this configuration.
+
+    So a run trained before the hashes resumes the same command where it stopped; a
+    checkpoint of another configuration stays where it is, unused.
+    """
+    if ckpt.exists() or not (legacy / CHECKPOINT).is_file():
+        return
+    import torch
+
+    try:
+        saved = torch.load(legacy / CHECKPOINT, map_location="cpu", weights_only=True).get("fingerprint")
+    except Exception:  # unreadable: left for the user, as any other damaged file
+        return
+    if saved == fingerprint:
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        legacy.rename(ckpt)
+
+
 def record_configuration(run: Path, config_id: str, described: dict) -> None:
     """Add ``described`` under ``config_id`` to ``RUN/train_configs.json`` (atomically)."""
     path = run / TRAIN_CONFIGS
@@ -272,6 +292,8 @@ def train_run(
             ckpt = run / CHECKPOINTS / key / config_id / cand.tag
             if restart and ckpt.exists():
                 shutil.rmtree(ckpt)
+            if not restart:
+                adopt_legacy_checkpoint(ckpt.parent.parent / cand.tag, ckpt, {**config.fingerprint(), **cand.identity})
             model = cand.build()
             params = count_parameters(model)
             flops = count_flops(model, data.image_size)
