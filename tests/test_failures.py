@@ -166,7 +166,8 @@ def test_odd_checkpoint_contents_are_one_line(tmp_path, capsys, contents, messag
 
     run = sample(tmp_path)
     assert cnas(["train", str(run), *TRAIN, "--epochs", "1"]) == 0  # the later --epochs wins
-    ckpt = run / "checkpoints" / "digits" / "arch-00000" / CHECKPOINT
+    [folder] = (run / "checkpoints" / "digits").glob("*/arch-00000")  # <config hash>/<model>
+    ckpt = folder / CHECKPOINT
     torch.save(contents, ckpt)
     capsys.readouterr()
     assert cnas(["train", str(run), *TRAIN]) == 2
@@ -181,7 +182,7 @@ def test_history_without_its_key_columns_is_refused_not_replaced(tmp_path, capsy
     before = (run / rundir.HISTORY).read_bytes()
     assert cnas(["train", str(run), *TRAIN, "--epochs", "1"]) == 2
     err = capsys.readouterr().err.splitlines()[-1]
-    assert "history.parquet is damaged (lacks column(s) dataset, arch_id, generator, epoch)" in err
+    assert "history.parquet is damaged (lacks column(s) dataset, config, arch_id, generator, epoch)" in err
     assert (run / rundir.HISTORY).read_bytes() == before
 
 

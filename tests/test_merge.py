@@ -12,6 +12,7 @@ from concurrent_nas.cli.main import main as cnas
 from concurrent_nas.compiler import build_network, load_model, save_model
 from concurrent_nas.compiler.blocks import OutputBlock, WeightedMerge
 from concurrent_nas.errors import CnasError
+from concurrent_nas.rundir import load_parquet
 from concurrent_nas.shapes import DEFAULT_MERGE, MERGES, CompileSettings, VertexPlan, shape_pass
 
 TINY = CompileSettings(image_size=16, stem_channels=8, channel_cap=16)
@@ -143,15 +144,29 @@ def test_cli_compile_reports_and_saves_the_merge(tmp_path, capsys):
     assert load_model(tmp_path / "m.pt").settings.merge == "sigmoid-inputs"
 
 
-def test_resuming_with_another_merge_is_refused_in_one_line(tmp_path, capsys):
+def test_another_merge_is_another_configuration_and_a_mixed_checkpoint_is_refused(tmp_path, capsys):
+    import json
+    import shutil
+
     run = tmp_path / "run"
     assert cnas(["sample", "--gen", "dp", "--n", "1", "--nodes", "5", "--out-dir", str(run)]) == 0
     base = ["train", str(run), "--dataset", "digits", "--image-size", "8", "--stem-channels", "4",
             "--channel-cap", "8", "--device", "cpu"]  # fmt: skip
     assert cnas([*base, "--epochs", "1", "--merge", "sum"]) == 0
+    # Another merge is another training configuration: it trains beside the first.
+    assert cnas([*base, "--epochs", "1", "--merge", "sigmoid-inputs"]) == 0
+    configs = json.loads((run / "train_configs.json").read_text())
+    merges = {h: json.dumps(c, sort_keys=True) for h, c in configs.items()}
+    by_merge = {m: h for m in ("sum", "sigmoid-inputs") for h, text in merges.items() if f'"{m}"' in text}
+    assert len(configs) == 2 and len(by_merge) == 2
+    accuracy = load_parquet(run / "accuracy.parquet")
+    assert sorted(accuracy["config"]) == sorted(by_merge.values())
+    # A checkpoint made with one merge, found where the other resumes, is refused in one line.
+    folders = run / "checkpoints" / "digits"
+    shutil.rmtree(folders / by_merge["sigmoid-inputs"] / "arch-00000")
+    shutil.copytree(folders / by_merge["sum"] / "arch-00000", folders / by_merge["sigmoid-inputs"] / "arch-00000")
     capsys.readouterr()
     assert cnas([*base, "--epochs", "2", "--merge", "sigmoid-inputs"]) == 2
-    # (the line before the error says which data set was read)
     error = capsys.readouterr().err.splitlines()[-1]
     assert error.startswith("cnas: error: checkpoint ") and "--restart" in error
     assert "was made with a different merge (sum vs sigmoid-inputs)" in error

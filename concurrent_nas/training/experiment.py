@@ -196,10 +196,13 @@ def configuration(
 
 def adopt_legacy_tables(run: Path) -> None:
     """Give ``config`` :data:`LEGACY_CONFIG` to accuracy/history tables written before it existed."""
-    for name in (ACCURACY, HISTORY):
+    for name, keys in ((ACCURACY, ACCURACY_KEYS), (HISTORY, HISTORY_KEYS)):
         if (run / name).exists():
             table = pd.read_parquet(run / name)
-            if "config" not in table.columns and len(table):
+            legacy = "config" not in table.columns and len(table)
+            # Only a table that was ours before hashes: a damaged one (key columns missing)
+            # is left as it is, for upsert to refuse by name instead of rewriting it.
+            if legacy and all(k in table.columns for k in keys if k != "config"):
                 write_table(table.assign(config=LEGACY_CONFIG), run / name)
 
 
