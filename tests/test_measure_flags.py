@@ -7,7 +7,7 @@ import math
 import pytest
 
 from concurrent_nas.placement.measure import cores_used, describe_flags, measurement_flags
-from concurrent_nas.placement.threads import free_cores, free_cores_for, host_load, usable_cpus
+from concurrent_nas.placement.threads import busy_cores, cpu_times, free_cores, free_cores_for, host_load, usable_cpus
 
 
 def row(**kw):
@@ -20,6 +20,33 @@ def row(**kw):
                                             (2.4, 16, 14), (0.0, 1, 1)])
 def test_free_cores_round_what_the_load_leaves(load, cpus, free):
     assert free_cores_for(load, cpus) == free
+
+
+def test_cpu_times_and_busy_cores_from_proc_stat_lines(tmp_path):
+    # user nice system idle iowait irq softirq steal (guest...): busy = 100+0+50+0+0+10 = 160.
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 0 50 800 40 0 10 0 0 0\ncpu0 50 0 25 400 20 0 5 0 0 0\n")
+    assert cpu_times(str(stat)) == (160, 1000)
+    # 2 CPUs; between readings 300 of 400 ticks were busy: 1.5 cores' worth.
+    assert busy_cores((160, 1000), (460, 1400), cpus=2) == 1.5
+    assert busy_cores((160, 1000), (160, 1000), cpus=2) == 0.0  # no ticks passed
+    assert cpu_times(str(tmp_path / "missing")) is None
+    stat.write_text("cpu 1 2\n")
+    assert cpu_times(str(stat)) is None
+
+
+def test_host_load_sees_a_busy_process_now_not_a_minute_ago():
+    import subprocess
+    import sys
+
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        busy_load, _ = host_load(window_s=1.0)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    # One spinning process is about one core of other work, whatever the load average says.
+    assert busy_load >= 0.7
 
 
 def test_host_load_reads_this_machine():

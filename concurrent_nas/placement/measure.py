@@ -13,8 +13,9 @@ at once (:class:`.worker.UnitConfig`): the model's solo and contended per-vertex
 from the same minutes as the row itself, so a drift of the host's speed between rows does
 not enter the model's error.
 
-Every measured row also records the host's load before it (``load_before``, the 1-minute
-load average, and ``free_cores``) and after it (``load_avg``), and a ``flags`` column
+Every measured row also records the host's load before it (``load_before``: cores busy
+with other work in the half second before the units start, :func:`.threads.host_load`,
+and ``free_cores``) and after it (``load_avg``, the 1-minute load average), and a ``flags`` column
 (:func:`measurement_flags`): ``host-busy`` when the row used more cores than were free,
 ``wide-spread`` when a baseline's p90/p10 exceeds :data:`SPREAD_LIMIT`,
 ``b-slower-than-a`` when one process on n threads was slower than on one, and

@@ -1,8 +1,11 @@
 """Concurrency inside one process: independent branches on a pool of threads; free cores.
 
 :func:`host_load` and :func:`free_cores` say how many of the cores this process may use
-are not busy with other work (load average), the default for thread counts and what
-``cnas latency`` records beside every row.
+are not busy with other work, the default for thread counts and what ``cnas latency``
+records beside every row. Where the OS tells (Linux ``/proc/stat``) that is the CPU time
+spent in a short window now; the 1-minute load average, the fallback elsewhere, lags by
+a minute, so right after a measurement it still counts that measurement's own processes
+as other work and a benchmark's next row would look like it ran on a busy host.
 
 ``torch.jit.fork`` runs its task synchronously in eager mode, so it gives no concurrency
 here; a plain thread pool does, because every torch operator releases the GIL while it
@@ -13,6 +16,7 @@ called it, so ``workers`` threads are ``workers`` concurrent branches.
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from time import perf_counter
 
@@ -28,7 +32,7 @@ def usable_cpus() -> int:
 
 
 def free_cores_for(load: float, cpus: int) -> int:
-    """Cores left by a 1-minute load average of ``load`` on ``cpus`` CPUs, at least 1.
+    """Cores left by ``load`` busy cores (or a load average) on ``cpus`` CPUs, at least 1.
 
     ``round(cpus - load)``: a load of 0.3 on 2 CPUs leaves 2, a load of 1.6 leaves 0,
     counted as 1 (something has to run).
@@ -36,8 +40,50 @@ def free_cores_for(load: float, cpus: int) -> int:
     return max(1, min(cpus, int(cpus - load + 0.5)))
 
 
-def host_load() -> tuple[float, int]:
-    """(1-minute load average, free cores) now; the load is 0 where the OS has none."""
+#: Where Linux counts CPU time per state; the first line sums all CPUs.
+PROC_STAT = "/proc/stat"
+#: How long :func:`host_load` watches the CPUs.
+BUSY_WINDOW_S = 0.5
+
+
+def cpu_times(path: str = PROC_STAT) -> tuple[int, int] | None:
+    """(busy, total) CPU ticks since boot over all CPUs, or None where there is no such file.
+
+    Busy is user + nice + system + irq + softirq + steal; idle and iowait are not busy
+    (guest time is already inside user).
+    """
+    try:
+        with open(path) as stat:
+            fields = [int(x) for x in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    if len(fields) < 8:
+        return None
+    user, nice, system, idle, iowait, irq, softirq, steal = fields
+    busy = user + nice + system + irq + softirq + steal
+    return busy, busy + idle + iowait
+
+
+def busy_cores(before: tuple[int, int], after: tuple[int, int], cpus: int) -> float:
+    """Cores' worth of CPU time used between two :func:`cpu_times` readings on ``cpus`` CPUs."""
+    total = after[1] - before[1]
+    return 0.0 if total <= 0 else cpus * (after[0] - before[0]) / total
+
+
+def host_load(window_s: float = BUSY_WINDOW_S) -> tuple[float, int]:
+    """(cores busy with other work, free cores) now.
+
+    Watches the CPUs for ``window_s`` seconds (this process sleeps meanwhile, so what is
+    busy is someone else); without ``/proc/stat`` it is the 1-minute load average, or 0
+    where the OS has none.
+    """
+    start = cpu_times()
+    if start is not None:
+        time.sleep(window_s)
+        end = cpu_times()
+        if end is not None and end[1] > start[1]:
+            load = round(busy_cores(start, end, os.cpu_count() or 1), 2)
+            return load, free_cores_for(load, usable_cpus())
     try:
         load = float(os.getloadavg()[0])
     except (AttributeError, OSError):
