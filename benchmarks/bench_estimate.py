@@ -35,6 +35,7 @@ from scipy.stats import spearmanr
 from concurrent_nas.analysis.tables import markdown_table
 from concurrent_nas.rundir import ACCURACY, HISTORY, load_parquet
 from concurrent_nas.training.estimate import ESTIMATES, METHODS
+from stamp import git_commit
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # (generator, parameters): several settings per generator, not only the defaults.
@@ -51,12 +52,6 @@ PREFIX_EPOCHS = (1, 2, 3, 5)
 
 def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def git_commit() -> str:
-    root = Path(__file__).resolve().parents[1]
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
-    return head or "unknown"
 
 
 def cnas(args: list[str]) -> None:

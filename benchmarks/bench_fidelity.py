@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 from pathlib import Path
 
 import networkx as nx
@@ -33,6 +32,7 @@ from concurrent_nas.analysis.tables import markdown_table
 from concurrent_nas.placement.assign import paper_assignment
 from concurrent_nas.scoring import build_hypergraph, normalized_entropy, part_weights, score_architecture, smallest_edge_cost
 from concurrent_nas.shapes import CompileSettings, plan_network, vertex_costs
+from stamp import git_commit
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -51,13 +51,6 @@ MEASURED_CODE = ["concurrent_nas/generators", "concurrent_nas/dag.py", "concurre
                  "concurrent_nas/scoring", "concurrent_nas/placement/assign.py", "benchmarks/bench_fidelity.py"]
 
 
-def git_commit(code: list[str] = MEASURED_CODE) -> str:
-    """HEAD, with ``+dirty`` when the ``code`` paths differ from it."""
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", *code], cwd=ROOT).returncode
-    return head + ("+dirty" if dirty else "")
-
-
 def population(gen: str, n: int, nodes: int = 40, **params) -> list[nx.DiGraph]:
     """Architectures 0 .. n-1 of ``gen`` (seed 0), as ``cnas sample`` draws them."""
     if gen == "fb-randwire":
@@ -67,7 +60,7 @@ def population(gen: str, n: int, nodes: int = 40, **params) -> list[nx.DiGraph]:
 
 def write(part: str, title: str, tables: dict[str, pd.DataFrame], command: str, notes: str = "") -> None:
     """``fidelity_<part>.md`` (one markdown table per key) and ``.json`` (the same rows)."""
-    commit = git_commit()
+    commit = git_commit(MEASURED_CODE, short=True)
     text = [f"# {title}", "", f"Commit {commit}. Command: `{command}`", ""]
     if notes:
         text += [notes, ""]

@@ -31,6 +31,7 @@ import pandas as pd
 
 from concurrent_nas.analysis.tables import markdown_table
 from concurrent_nas.rundir import ACCURACY, load_parquet
+from stamp import git_commit
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -40,13 +41,6 @@ FIGURE = ROOT / "docs" / "figures" / "fig02_matched_accuracy_params.png"
 #: The code a training result depends on; other packages' uncommitted work does not make it dirty.
 TRAINING_CODE = ["concurrent_nas/shapes.py", "concurrent_nas/compiler", "concurrent_nas/training",
                  "concurrent_nas/cli/train.py"]  # fmt: skip
-
-
-def git_commit() -> str:
-    """HEAD, with ``+dirty`` when the training code differs from it."""
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", *TRAINING_CODE], cwd=ROOT).returncode
-    return head + ("+dirty" if dirty else "")
 
 
 def jobs(args) -> list[tuple[str, int, str, list[list[str]]]]:
@@ -191,7 +185,7 @@ def main() -> None:
     p.add_argument("--note", default="", help="a sentence for the results file (scope, interruptions)")
     args = p.parse_args()
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-    commit = args.commit or git_commit()
+    commit = args.commit or git_commit(TRAINING_CODE)
     todo = jobs(args)
     done = [] if args.collect_only else run_jobs(todo, args.jobs, Path(args.runs) / "logs")
     acc = collect(args)

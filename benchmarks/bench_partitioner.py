@@ -24,6 +24,7 @@ import os
 import statistics
 import time
 from pathlib import Path
+from stamp import git_commit, rows_to_markdown
 
 GENERATORS = ["er", "ba", "ws", "dp", "fb"]
 EPS = (0.03, 0.1, 0.2, 0.3, 0.5)
@@ -83,13 +84,6 @@ def measure(gen: str, args) -> list[dict]:
     return rows
 
 
-def to_markdown(rows: list[dict]) -> str:
-    cols = list(rows[0])
-    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    return "\n".join(lines + ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]) + "\n"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", type=int, default=20, help="architectures per generator (default 20)")
@@ -102,9 +96,8 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
     rows = [row for gen in args.generators for row in measure(gen, args)]
-    from bench_fidelity import git_commit  # the scripts' one commit stamp
 
-    result = {"commit": git_commit(MEASURED_CODE), "archs": args.archs, "nodes": args.nodes, "units": args.units,
+    result = {"commit": git_commit(MEASURED_CODE, short=True), "archs": args.archs, "nodes": args.nodes, "units": args.units,
               "eps": list(EPS), "reference": "kahypar quality", "wall_s": time.perf_counter() - start,
               "loadavg_before": load_before, "loadavg_after": os.getloadavg()[0], "cpus": os.cpu_count(),
               "rows": rows}
@@ -114,8 +107,8 @@ def main() -> None:
     head = (f"Commit {result['commit']}, {args.archs} architectures x {args.nodes} blocks per generator, "
             f"units {args.units}, eps {list(EPS)}; load average {load_before:.1f} -> "
             f"{result['loadavg_after']:.1f} on {os.cpu_count()} CPUs (times measured under that load).\n\n")
-    (RESULTS / f"{name}.md").write_text(head + to_markdown(rows))
-    print(to_markdown(rows))
+    (RESULTS / f"{name}.md").write_text(head + rows_to_markdown(rows))
+    print(rows_to_markdown(rows))
 
 
 if __name__ == "__main__":

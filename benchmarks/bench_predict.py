@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from stamp import git_commit, rows_to_markdown
 
 RESULTS = Path(__file__).parent / "results"
 # (label, generator, --param values, compile flags) of the Fig. 8 populations.
@@ -37,12 +38,8 @@ FIG8 = [
 VALIDATE = [("dp", ["p=0.3"]), ("dp", ["p=0.45"]), ("dp", []), ("ws", []), ("er", []), ("ba", [])]
 
 
-def git_commit() -> str:
-    """HEAD, with ``+dirty`` when the code measured differs from it."""
-    code = ["concurrent_nas/predict", "concurrent_nas/placement", "concurrent_nas/scoring", "concurrent_nas/shapes.py"]
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", *code]).returncode
-    return head + ("+dirty" if dirty else "")
+#: The code a prediction result depends on.
+MEASURED_CODE = ["concurrent_nas/predict", "concurrent_nas/placement", "concurrent_nas/scoring", "concurrent_nas/shapes.py"]
 
 
 def cnas(*args: str) -> float:
@@ -177,16 +174,6 @@ def validate(args) -> dict:
             "predicted_no_worse_than_best_of_both": float(no_worse), "per_architecture": t.to_dict(orient="records")}
 
 
-def to_markdown(rows: list[dict]) -> str:
-    if not rows:
-        return "(no rows)\n"
-    cols = list(rows[0])
-    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=["cost", "placement", "fig8", "validate"])
@@ -203,12 +190,12 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="validate: quick profile (a smoke test, not a result)")
     parser.add_argument("--label", default="", help="suffix of the results file name")
     args = parser.parse_args()
-    result = {"mode": args.mode, "argv": sys.argv[1:], **globals()[args.mode](args), "commit": git_commit(),
+    result = {"mode": args.mode, "argv": sys.argv[1:], **globals()[args.mode](args), "commit": git_commit(MEASURED_CODE, short=True),
               "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()}
     RESULTS.mkdir(exist_ok=True)
     name = f"bench_predict_{args.mode}" + (f"_{args.label}" if args.label else "")
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
-    md = f"Commit {result['commit']}; `python benchmarks/bench_predict.py {' '.join(sys.argv[1:])}`.\n\n" + to_markdown(result["rows"])
+    md = f"Commit {result['commit']}; `python benchmarks/bench_predict.py {' '.join(sys.argv[1:])}`.\n\n" + rows_to_markdown(result["rows"])
     for key in ("overall", "architectures", "predicted_no_worse_than_both", "predicted_no_worse_than_best_of_both"):
         if key in result:
             md += f"\n{key}: {result[key]}\n"

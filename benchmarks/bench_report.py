@@ -19,7 +19,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
 
 from concurrent_nas.rundir import ARCHITECTURES, SCORES, load_parquet
 

@@ -10,11 +10,9 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 CASES = [("dp", 1000), ("dp", 10000), ("er", 1000), ("ws", 1000), ("ba", 1000), ("fb", 1000)]

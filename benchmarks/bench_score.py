@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from concurrent_nas.rundir import load_parquet
+from stamp import git_commit, rows_to_markdown
 
 GENERATORS = ["er", "ba", "ws", "dp", "fb"]
 SIZES = [40, 80]
@@ -298,10 +299,9 @@ def fig9(args) -> dict:
                              "cs_median": med, "cs_q25": q25, "cs_q75": q75,
                              "eta": g["eta"].median(), "comm_norm": g["comm_norm"].median(),
                              "delta_w": g["delta_w"].median(), "entropy": g["entropy"].median()})
-    from bench_fidelity import git_commit  # the scripts' one commit stamp
 
     scoring_code = ["concurrent_nas/scoring", "concurrent_nas/generators", "concurrent_nas/shapes.py", "concurrent_nas/dag.py"]
-    return {"rows": rows, "readme": readme_fig9(rows), "commit": git_commit(scoring_code)}
+    return {"rows": rows, "readme": readme_fig9(rows), "commit": git_commit(scoring_code, short=True)}
 
 
 def readme_fig9(rows: list[dict]) -> list[dict]:
@@ -324,16 +324,6 @@ def readme_fig9(rows: list[dict]) -> list[dict]:
                     f" [{r['cs_q25']:.2f}–{r['cs_q75']:.2f}]"
         table.append(line)
     return table
-
-
-def to_markdown(rows: list[dict]) -> str:
-    if not rows:
-        return "(no rows)\n"
-    cols = list(rows[0])
-    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -362,13 +352,13 @@ def main() -> None:
     if args.sizes and args.mode in ("sweep", "fig9"):
         name += "_" + "_".join(map(str, args.sizes))
     (RESULTS / f"bench_score_{name}.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
-    md = (f"Commit {result['commit']}.\n\n" if "commit" in result else "") + to_markdown(result["rows"])
+    md = (f"Commit {result['commit']}.\n\n" if "commit" in result else "") + rows_to_markdown(result["rows"])
     if "readme" in result:
-        md += "\nREADME table (median best CS [IQR], lowest median in bold):\n\n" + to_markdown(result["readme"])
+        md += "\nREADME table (median best CS [IQR], lowest median in bold):\n\n" + rows_to_markdown(result["readme"])
     if "ratios" in result:
-        md += "\n" + to_markdown(result["ratios"]) + f"\noverall mean Lambda fast / quality: {result['overall_lambda_ratio']:.4f}\n"
+        md += "\n" + rows_to_markdown(result["ratios"]) + f"\noverall mean Lambda fast / quality: {result['overall_lambda_ratio']:.4f}\n"
     if "shift" in result:
-        md += "\n" + to_markdown(result["shift"])
+        md += "\n" + rows_to_markdown(result["shift"])
     if "total_wall_s" in result:
         md += f"\ntotal wall: {result['total_wall_s']} s, max peak RSS (CLI + workers): {result['max_peak_rss_mb']} MB\n"
     md += f"\n{result['uptime']}\n"

@@ -50,6 +50,7 @@ from concurrent_nas.search import SearchSpace, hypervolume, search
 from concurrent_nas.search.engine import STUDY_NAME
 from concurrent_nas.search.outputs import compile_flags, write_front_run
 from concurrent_nas.shapes import CompileSettings
+from stamp import git_commit
 
 RESULTS = Path(__file__).resolve().parent / "results"
 OBJECTIVES = ("latency", "accuracy")
@@ -65,12 +66,6 @@ ARMS = {
     "nsga2": (SearchSpace(), {"sampler": "nsga2", "population": 20}),
     "dp-random": (SearchSpace().replace(**DP_DEFAULTS), {"sampler": "random"}),
 }
-
-
-def git_commit() -> str:
-    root = Path(__file__).resolve().parents[1]
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
-    return head or "unknown"
 
 
 def load_average() -> str:
