@@ -49,7 +49,7 @@ def timed(step: str, cwd: Path) -> dict:
     wall = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     if done.returncode != 0:
-        raise SystemExit(f"step failed ({done.returncode}): {step}\n{done.stderr[-2000:]}")
+        raise SystemExit(f"step failed ({done.returncode}): {step}\n{done.stdout[-3000:]}{done.stderr[-1000:]}")
     tail = (done.stdout.strip().splitlines() or [""])[-1]
     return {"step": step, "wall_s": round(wall, 1), "peak_rss_mb": round(peak_mb), "load_before": round(load, 2),
             "last_line": tail}

@@ -136,7 +136,7 @@ def test_cli_score_with_a_bad_profile_writes_nothing(tmp_path, capsys):
 def test_host_profile_measures_and_loads(tmp_path):
     from concurrent_nas.predict.hostprofile import ProfileOptions, measure_host_profile
 
-    profile, out = measure_host_profile(ProfileOptions(out=str(tmp_path / "h.toml"), quick=True, repeats=2))
+    profile, out = measure_host_profile(ProfileOptions(out=str(tmp_path / "h.toml"), quick=True, repeats=3))
     again = load_profile(out)
     assert isinstance(again, DeviceProfile) and again.name == "this-host" and len(again.units) == 2
     assert again.compute.flops_per_s > 0 and again.link.bandwidth_Bps > 0
