@@ -59,7 +59,7 @@ def new_run_dir(out: str | Path, *, force: bool = False) -> Iterator[Path]:
     """
     out = check_place(out)
     if out.exists() and not force:
-        raise CnasError(f"{out} already exists; pass --force to replace it or choose another --out")
+        raise CnasError(f"{out} already exists; pass --force to replace it or choose another --out-dir")
     if out.exists() and not out.is_dir():
         raise CnasError(f"{out} exists and is not a directory")
     parent = out.parent
@@ -209,7 +209,7 @@ def require_run(run: str | Path) -> Path:
     if run.exists() and not run.is_dir():
         raise CnasError(f"{run} is a file, not a run directory; give the directory `cnas sample` made")
     if not run.is_dir():
-        raise CnasError(f"{run}: no such run directory; create one with `cnas sample --gen dp --out {run}`")
+        raise CnasError(f"{run}: no such run directory; create one with `cnas sample --gen dp --out-dir {run}`")
     if not (run / ARCHITECTURES).exists():
         raise CnasError(
             f"{run}: not a run directory (no {ARCHITECTURES}); create one with `cnas sample`"
@@ -301,7 +301,7 @@ def schema_problem(name: str, frame: pd.DataFrame) -> str:
 def read_architectures(run: str | Path) -> pd.DataFrame:
     """The ``architectures.parquet`` table of a run."""
     run = require_run(run)
-    return read_table(run, ARCHITECTURES, made_by=f"cnas sample --out {run}")
+    return read_table(run, ARCHITECTURES, made_by=f"cnas sample --out-dir {run}")
 
 
 def row_to_dag(row) -> nx.DiGraph:
@@ -386,7 +386,7 @@ class Run:
     def made_by(self, name: str) -> str:
         """The command that produces table ``name`` of this run."""
         if name == ARCHITECTURES:
-            return self.manifest.get("command") or f"cnas sample --out {self.path}"
+            return self.manifest.get("command") or f"cnas sample --out-dir {self.path}"
         command = {SCORES: "score", LATENCY: "latency", ACCURACY: "train", HISTORY: "train", PARAMS: "params",
                    ESTIMATES: "estimate"}
         return f"cnas {command.get(name, 'sample')} {self.path}"

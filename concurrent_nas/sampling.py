@@ -195,16 +195,16 @@ def write_run(
         same = {k: json.loads(json.dumps(manifest[k], default=str)) for k in SAMPLE_KEYS}
         differ = next((k for k in SAMPLE_KEYS if old.get(k) != same[k]), None)
         if differ is None:
-            table = read_table(out, ARCHITECTURES, made_by=f"cnas sample --out {out} --force")
+            table = read_table(out, ARCHITECTURES, made_by=f"cnas sample --out-dir {out} --force")
             table.attrs["unchanged"] = True
             return table
         raise CnasError(f"{out} already exists, sampled with {differ} {json.dumps(old.get(differ))} "
-                        f"(not {json.dumps(same[differ])}); pass --force to replace it or choose another --out")
+                        f"(not {json.dumps(same[differ])}); pass --force to replace it or choose another --out-dir")
     if force and not discard_results:
         kept = results_in(out)
         if kept:
             raise CnasError(f"{out} holds results of later commands ({', '.join(kept)}) that --force would delete; "
-                            "add --discard-results to replace them too, or choose another --out")
+                            "add --discard-results to replace them too, or choose another --out-dir")
     with new_run_dir(out, force=force) as tmp:
         table = sample_architectures(generator, count, nodes=nodes, seed=seed, params=resolved, progress=progress)
         write_table(table, tmp / ARCHITECTURES)
