@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import sys
 
 
 def register(sub) -> None:
@@ -40,7 +41,6 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..search import search
     from ..search.objectives import SearchConfig
-    from ..search.progress import SearchProgress
     from ..search.space import space_from_settings
     from ..shapes import CompileSettings
     from .common import options_from_args, options_given
@@ -51,7 +51,7 @@ def run(args) -> int:
         for name, domain in space.describe().items():
             print(f"{name:<{width}}  {domain}")
         return 0
-    progress = SearchProgress()
+    progress = SearchProgress(sys.stderr)
     given = options_given(args, SearchConfig)
     objectives = given.pop("objectives", SearchConfig.objectives)
     try:
@@ -63,3 +63,34 @@ def run(args) -> int:
     print(f"{result.out}: {len(result.trials)} trials ({feasible} feasible, {result.ran} run now); "
           f"front of {len(result.pareto)} in {result.front_run}; see {result.out}/summary.md")
     return 0
+
+
+def best_text(best: dict[str, float]) -> str:
+    """``latency 1.23, accuracy -70.1`` (the best value of each objective so far)."""
+    return ", ".join(f"{name} {value:.4g}" for name, value in best.items()) or "no feasible trial yet"
+
+
+class SearchProgress:
+    """The search's ``progress`` callback on the one progress mechanism of every command
+    (:func:`.progress.progress_bar`): a bar on a terminal, heartbeat lines elsewhere, with
+    the best value of each objective so far; off a terminal also a last line at the end.
+    """
+
+    def __init__(self, stream):
+        self.stream, self.bar, self.last = stream, None, ""
+
+    def __call__(self, done: int, budget: int, best: dict[str, float]) -> None:
+        from .progress import progress_bar
+
+        if self.bar is None:
+            self.bar = progress_bar(budget, "search", unit="trial", stream=self.stream)
+        self.bar.update(done - self.bar.n)
+        self.bar.set_postfix_str(best_text(best))
+        self.last = f"search: {done}/{budget} trials; best {best_text(best)}"
+
+    def close(self) -> None:
+        if self.bar is None:
+            return
+        self.bar.close()
+        if not self.stream.isatty():
+            print(self.last, file=self.stream, flush=True)
