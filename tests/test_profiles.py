@@ -36,7 +36,7 @@ def write(tmp_path, text, name="p.toml"):
 
 
 def test_shipped_profiles_load_and_cite_every_number():
-    assert shipped_profiles() == ["edge", "paper"]
+    assert shipped_profiles() == ["edge", "multicore", "paper"]
     for name in shipped_profiles():
         profile = load_profile(name)
         assert profile.name == name and len(profile.units) == 10
@@ -107,7 +107,7 @@ def test_fewer_units_than_asked():
 
 
 def test_unknown_name_lists_the_shipped_ones():
-    with pytest.raises(CnasError, match="no profile named 'laptop'; use one of edge, paper"):
+    with pytest.raises(CnasError, match="no profile named 'laptop'; use one of edge, multicore, paper"):
         load_profile("laptop")
 
 

@@ -39,7 +39,8 @@ class SearchConfig:
     units : int
         Units the latency objective splits each network over.
     profile : str
-        Device profile of the latency objective: a shipped one (paper, edge) or a TOML file.
+        Device profile of the latency objective: a shipped one (multicore: cores of one CPU
+        with shared memory, where splitting pays; paper; edge) or a TOML file.
     max_params : float
         Constraint: architectures with more trainable parameters are infeasible (0: no limit).
     population : int
@@ -59,7 +60,7 @@ class SearchConfig:
     objectives: tuple[str, ...] = ("latency", "accuracy")
     sampler: str = "nsga2"
     units: int = 8
-    profile: str = "paper"
+    profile: str = "multicore"
     max_params: float = 0.0
     population: int = 20
     seed: int = 0
