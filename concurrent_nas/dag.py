@@ -7,7 +7,10 @@ Conventions every module relies on:
 * ``dag.graph`` may carry ``generator``, ``params``, ``nodes`` and ``seed`` describing
   where the DAG came from, and ``"input"`` / ``"output"`` naming the two ends;
 * a vertex may carry ``stage=True``: the generator prescribes that this block downsamples
-  and raises channels (the staged FB baseline uses it for its merge points).
+  and raises channels (the staged FB baseline uses it for its merge points);
+* ``dag.graph["scaling"]`` (one of :data:`SCALINGS`) says what the other blocks of such a
+  DAG do: ``"prescribed"`` (the default) never stage, ``"per-block"`` stage as the compile
+  settings' staging mode says (``fb-randwire``: the paper's scaling blocks inside stages).
 
 The helpers here are pure functions of the graph: no torch, no I/O.
 """
@@ -19,6 +22,10 @@ from collections.abc import Iterable
 import networkx as nx
 
 from .errors import INT64_MAX, CnasError
+
+#: Values of ``dag.graph["scaling"]``, the default first: whether the blocks of a DAG with
+#: ``stage=True`` vertices other than those stage (``"per-block"``) or not (``"prescribed"``).
+SCALINGS = ("prescribed", "per-block")
 
 
 def dfs_orient(graph: nx.Graph) -> nx.DiGraph:

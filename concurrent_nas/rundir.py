@@ -316,6 +316,8 @@ def row_to_dag(row) -> nx.DiGraph:
         seed=int(get("seed")),
         index=int(get("arch_id")),
     )
+    if "scaling" in dag.graph["params"]:  # fb's and fb-randwire's: the shape pass reads it
+        dag.graph["scaling"] = dag.graph["params"]["scaling"]
     return dag
 
 

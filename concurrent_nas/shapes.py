@@ -91,8 +91,11 @@ class CompileSettings:
         whenever its input channels are under the cap. ``"probabilistic"``: with
         probability ``staging_prob`` while under the cap (the paper's choice).
         A DAG whose generator prescribes staging (any vertex with ``stage=True``: FB's
-        merge vertices, ResNet-50's strided blocks) stages exactly at those vertices in
-        every mode, including ``"uniform"``, and nowhere else.
+        merge vertices, ResNet-50's strided blocks) stages at those vertices in every
+        mode, including ``"uniform"``. Its other blocks never stage, unless the DAG says
+        ``dag.graph["scaling"] = "per-block"`` (``fb-randwire``): then they stage as this
+        mode says, except where halving would leave too little image for the prescribed
+        stagings after them (see :func:`plan_network`).
     staging_prob : float, default 0.5
         Staging probability of the probabilistic mode.
     staging_seed : int, default 0
@@ -225,6 +228,14 @@ def _checked_order(dag: nx.DiGraph) -> list[int]:
     return order
 
 
+def _stage_vertices_after(dag: nx.DiGraph, order: list[int], marked: set[int]) -> dict[int, int]:
+    """Most vertices of ``marked`` on one path from each vertex's successors to the output."""
+    after: dict[int, int] = {}
+    for v in reversed(order):
+        after[v] = max((after[w] + (w in marked) for w in dag.succ[v]), default=0)
+    return after
+
+
 def plan_network(dag: nx.DiGraph, settings: CompileSettings = CompileSettings()) -> list[VertexPlan]:
     """Decide every vertex's scaling, staging and shapes, in topological order.
 
@@ -243,9 +254,16 @@ def plan_network(dag: nx.DiGraph, settings: CompileSettings = CompileSettings())
     Raises
     ------
     CnasError
-        If the DAG is not a valid architecture (cycle, several sources or sinks), the
-        settings are invalid, or the image is too small for a downsampling a vertex
-        requests.
+        If the DAG is not a valid architecture (cycle, several sources or sinks), its
+        ``scaling`` is unknown, the settings are invalid, or the image is too small for a
+        downsampling a vertex requests.
+
+    Notes
+    -----
+    Vertices with ``stage=True`` always stage. In a ``"per-block"`` DAG a block between
+    them that the staging mode would stage does not when its halved size would be below
+    ``2**k``, k the most ``stage=True`` vertices on a path after it: the generator's
+    stagings come first, so such a DAG compiles whenever they alone fit the image.
     """
     if settings is None:
         settings = CompileSettings()
@@ -254,7 +272,14 @@ def plan_network(dag: nx.DiGraph, settings: CompileSettings = CompileSettings())
     order = _checked_order(dag)
     source, sink = order[0], order[-1]
     s = settings
-    prescribed = any(stage for _, stage in dag.nodes(data="stage"))
+    marked = {v for v, stage in dag.nodes(data="stage") if stage}
+    scaling = dag.graph.get("scaling", dagmod.SCALINGS[0])
+    if scaling not in dagmod.SCALINGS:
+        raise CnasError(
+            f"unknown scaling {scaling!r} in the DAG's graph attributes; choose one of {', '.join(dagmod.SCALINGS)}"
+        )
+    exact = bool(marked) and scaling == "prescribed"
+    after = _stage_vertices_after(dag, order, marked - {sink}) if marked and not exact else {}
     bpe = s.bytes_per_element
     out: dict[int, tuple[int, int, int]] = {}  # vertex -> (channels, size, halvings)
     plans: list[VertexPlan] = []
@@ -284,10 +309,12 @@ def plan_network(dag: nx.DiGraph, settings: CompileSettings = CompileSettings())
             plans.append(VertexPlan(v, "output", preds, shapes, pool, conv, cmax, smin, False,
                                     s.num_classes, 1, params, flops, s.num_classes * bpe, halv))
             continue
-        if prescribed:
-            staged = bool(dag.nodes[v].get("stage", False))
-        elif s.staging == "uniform" or cmax >= s.channel_cap:
+        if v in marked:
+            staged = True
+        elif exact or s.staging == "uniform" or cmax >= s.channel_cap:
             staged = False
+        elif after.get(v, 0) and smin // 2 < 2 ** after[v]:
+            staged = False  # the generator's stagings after v need the image that is left
         elif s.staging == "greedy":
             staged = True
         else:

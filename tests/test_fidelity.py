@@ -67,7 +67,8 @@ def test_cli_refuses_an_unknown_uc_with_one_line_and_writes_nothing(tmp_path):
 
 def test_fb_randwire_has_n_vertices_per_stage_at_doubling_widths():
     n = 5
-    dag = cnas.generate("fb-randwire", nodes=n, seed=3)
+    # scaling="prescribed": only the merges stage (tests/test_fb_scaling.py: the default)
+    dag = cnas.generate("fb-randwire", nodes=n, seed=3, scaling="prescribed")
     assert cnas.dag.block_count(dag) == 3 * (n + 1)
     merges = sorted(v for v, stage in dag.nodes(data="stage") if stage)
     assert merges == [1, n + 2, 2 * n + 3]  # before stage 0, 1 and 2

@@ -18,9 +18,10 @@ from .staged import staged_randwire
 @register(
     "fb-randwire",
     color="#882255",
-    summary="RandWire's FB: nodes = N random vertices per stage, each stage after a merge + downsample vertex (x2 channels)",
+    summary="RandWire's FB: nodes = N random vertices per stage, each stage after a merge + downsample vertex "
+            "(x2 channels); blocks inside stages stage as the compile settings say",
     family="prior work (staged)",
-    defaults={"stages": 3, "base": "ws", "k": 4, "p": 0.75, "m": 5, "orientation": "index"},
+    defaults={"stages": 3, "base": "ws", "k": 4, "p": 0.75, "m": 5, "orientation": "index", "scaling": "per-block"},
     builds_dag=True,
 )
 def randwire_stages(
@@ -33,6 +34,7 @@ def randwire_stages(
     p: float,
     m: int,
     orientation: str,
+    scaling: str,
 ) -> nx.DiGraph:
     """``stages`` random graphs of ``n`` vertices each, chained as in RandWire.
 
@@ -43,9 +45,16 @@ def randwire_stages(
     stages run at 2C, 4C, 8C from the stem's C (64, 128, 256 at the defaults, the last at
     the cap), as RandWire's conv3-conv5 run at C, 2C, 4C after a downsampling stem.
     The wiring inside and between stages is ``fb``'s with ``n`` vertices per stage.
+
+    With ``scaling="per-block"`` (the default) the blocks inside the stages are scaling
+    blocks as every other generator's: under the compile settings' staging mode
+    (probabilistic by default) they may downsample and widen too, up to the channel cap,
+    as the paper says of its FB ("All generators use probabilistic scaling blocks. FB
+    represents prior work in unbiased NAS with staging blocks", §4). ``"prescribed"``
+    stages at the merge vertices only, RandWire's own rule.
     """
     chained = staged_randwire(stages * n + stages - 1, rng, stages=stages, base=base, k=k, p=p, m=m,
-                              orientation=orientation, name="fb-randwire")
+                              orientation=orientation, scaling=scaling, name="fb-randwire")
     dag = nx.relabel_nodes(chained, {v: v + 1 for v in chained})
     heads = [v for v in dag if dag.in_degree(v) == 0]
     dag.add_node(0, stage=True)

@@ -18,7 +18,7 @@ _BASE_KEYS = {"er": ("p",), "ba": ("m",), "ws": ("k", "p"), "dp": ("p",)}
     color="#CC79A7",
     summary="RandWire baseline: random stages chained in series through merge + downsample vertices",
     family="prior work (staged)",
-    defaults={"stages": 3, "base": "ws", "k": 4, "p": 0.75, "m": 5, "orientation": "dfs"},
+    defaults={"stages": 3, "base": "ws", "k": 4, "p": 0.75, "m": 5, "orientation": "dfs", "scaling": "prescribed"},
     builds_dag=True,
 )
 def staged_randwire(
@@ -31,6 +31,7 @@ def staged_randwire(
     p: float,
     m: int,
     orientation: str,
+    scaling: str,
     name: str = "fb",
 ) -> nx.DiGraph:
     """``stages`` random graphs from ``base`` chained one after another.
@@ -39,12 +40,19 @@ def staged_randwire(
     every output of a stage is gathered, downsampled and widened there); the rest are
     split as evenly as possible over the stages. Each stage draws from its own child
     random stream, so stages differ from each other. Each stage is oriented by
-    ``orientation`` (``dfs`` or ``index``, as the undirected generators). ``name`` is the
-    generator that errors name (``fb-randwire`` builds on this one).
+    ``orientation`` (``dfs`` or ``index``, as the undirected generators). ``scaling``
+    becomes ``dag.graph["scaling"]``: ``prescribed`` (the default here) stages at the
+    merge vertices only, ``per-block`` lets the blocks inside the stages stage as the
+    compile settings' staging mode says too (see :mod:`concurrent_nas.dag`). ``name`` is
+    the generator that errors name (``fb-randwire`` builds on this one).
     """
     if base not in _BASE_KEYS:
         raise CnasError(
             f"parameter 'base' of generator '{name}' must be one of {', '.join(_BASE_KEYS)}, got '{base}'"
+        )
+    if scaling not in dagmod.SCALINGS:
+        raise CnasError(
+            f"parameter 'scaling' of generator '{name}' must be one of {', '.join(dagmod.SCALINGS)}, got '{scaling}'"
         )
     if stages < 1:
         raise CnasError(f"parameter 'stages' of generator '{name}' must be at least 1, got {stages}")
@@ -58,7 +66,7 @@ def staged_randwire(
     values = {"k": k, "p": p, "m": m}
     base_params = spec.resolve_params({key: values[key] for key in _BASE_KEYS[base]})
     base_params.pop("orientation", None)
-    dag = nx.DiGraph()
+    dag = nx.DiGraph(scaling=scaling)
     offset = 0
     previous_merge = None
     for stage, (size, child) in enumerate(zip(sizes, rng.spawn(stages))):

@@ -1,13 +1,14 @@
 """Architectures as plain-data records (what workers receive) and the rows they return.
 
 A record is a small dict (``arch_id``, ``generator``, ``nodes``, ``edge_list``,
-``stage_vertices``) that pickles cheaply and hashes stably; :func:`score_records` turns
+``stage_vertices``, ``scaling``) that pickles cheaply and hashes stably; :func:`score_records` turns
 records into the rows of ``scores.parquet`` (one per architecture, units and eps), or
 one error row for an architecture that could not be scored.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import pandas as pd
@@ -20,17 +21,21 @@ from .score import SCORE_COLUMNS, architecture_unit, score_hypergraph
 ID_COLUMNS = ["arch_id", "generator", "nodes"]
 RESULT_COLUMNS = [*ID_COLUMNS, *SCORE_COLUMNS, "max_width", "error"]
 #: The keys of a record, in the order they are hashed (see :func:`.checkpoints.fingerprint`).
-RECORD_KEYS = ["arch_id", "generator", "nodes", "edge_list", "stage_vertices"]
+RECORD_KEYS = ["arch_id", "generator", "nodes", "edge_list", "stage_vertices", "scaling"]
 
 
-def record(arch_id, generator, nodes, edge_list, stage_vertices) -> dict:
-    """One record, every number a plain ``int`` (tables hand out numpy scalars)."""
+def record(arch_id, generator, nodes, edge_list, stage_vertices, scaling=dagmod.SCALINGS[0]) -> dict:
+    """One record, every number a plain ``int`` (tables hand out numpy scalars).
+
+    ``scaling`` is the DAG's ``graph["scaling"]`` (see :mod:`concurrent_nas.dag`).
+    """
     return {
         "arch_id": int(arch_id),
         "generator": str(generator),
         "nodes": int(nodes),
         "edge_list": [[int(u), int(v)] for u, v in edge_list],
         "stage_vertices": [int(v) for v in stage_vertices],
+        "scaling": str(scaling),
     }
 
 
@@ -38,7 +43,9 @@ def architecture_records(table: pd.DataFrame) -> list[dict]:
     """Plain-data records (what workers receive) from an ``architectures.parquet`` table."""
     return [
         record(row.arch_id, row.generator, row.nodes, row.edge_list,
-               [] if getattr(row, "stage_vertices", None) is None else row.stage_vertices)
+               [] if getattr(row, "stage_vertices", None) is None else row.stage_vertices,
+               # fb's and fb-randwire's generator parameter; rundir.row_to_dag reads it the same way
+               json.loads(getattr(row, "params", None) or "{}").get("scaling", dagmod.SCALINGS[0]))
         for row in table.itertuples(index=False)
     ]
 
@@ -46,7 +53,8 @@ def architecture_records(table: pd.DataFrame) -> list[dict]:
 def dag_record(arch_id: int, generator: str, dag) -> dict:
     """Plain-data record of one DAG (e.g. read from a node-link JSON file)."""
     stages = sorted(v for v, s in dag.nodes(data="stage") if s)
-    return record(arch_id, generator, dagmod.block_count(dag), dagmod.edge_list(dag), stages)
+    return record(arch_id, generator, dagmod.block_count(dag), dagmod.edge_list(dag), stages,
+                  dag.graph.get("scaling", dagmod.SCALINGS[0]))
 
 
 def error_row(rec: dict, message: str) -> pd.DataFrame:
@@ -66,6 +74,7 @@ def score_records(records: Sequence[dict], config: ScoreConfig) -> pd.DataFrame:
     for rec in records:
         try:
             dag = dagmod.from_edge_list(rec["edge_list"], rec["stage_vertices"])
+            dag.graph["scaling"] = rec["scaling"]
             hg = build_hypergraph(dag, config.costs, config.settings)
             frame = score_hypergraph(
                 hg,
