@@ -41,6 +41,13 @@ FIG9_GENERATORS = ["er", "ba", "ws", "dp", "fb", "fb-randwire"]
 # fb-randwire's nodes are per stage: 12 per stage gives 3 * (12 + 1) = 39 blocks, about
 # the others' 40 (and 26 per stage 81 for 80).
 FB_RANDWIRE_PER_STAGE = {40: 12, 80: 26}
+# RandWire's own rule beside the default, where a part is cheap enough to show both.
+FB_PRESCRIBED = ("fb-randwire", {"scaling": "prescribed"})
+#: Which FB each column is; every results file that has FB columns says it.
+FB_NOTE = ("FB: `fb` is our older FB (the N blocks split over 3 WS stages, staging only at its 2 merge "
+           "vertices); `fb-randwire` is RandWire's FB (N vertices in every stage, a merge + downsample vertex "
+           "before each) with the paper's scaling blocks inside its stages (`scaling=per-block`, the default: "
+           "they stage as the staging mode says); `fb-randwire scaling=prescribed` stages at the merges only.")
 # The paper's Table 4, greedy / probabilistic mean parameters (M), for the README row.
 PAPER_TABLE4 = {"er": "48.63 / 46.03", "ba": "48.33 / 45.63", "ws": "42.03 / 36.44", "dp": "35.03 / 26.69"}
 LARGE = CompileSettings(stem_channels=16, channel_cap=1024, image_size=224)
@@ -56,6 +63,11 @@ def population(gen: str, n: int, nodes: int = 40, **params) -> list[nx.DiGraph]:
     if gen == "fb-randwire":
         nodes = FB_RANDWIRE_PER_STAGE.get(nodes, nodes)
     return [cnas.generate(gen, nodes, seed=0, index=i, **params) for i in range(n)]
+
+
+def label(gen: str, params: dict) -> str:
+    """``gen`` with its non-default parameters, e.g. ``dp p=0.3``."""
+    return gen + "".join(f" {k}={v}" for k, v in params.items())
 
 
 def write(part: str, title: str, tables: dict[str, pd.DataFrame], command: str, notes: str = "") -> None:
@@ -76,10 +88,11 @@ def write(part: str, title: str, tables: dict[str, pd.DataFrame], command: str, 
 def table4(args) -> None:
     """Mean / std of parameters (M) under greedy and probabilistic staging, both settings."""
     rows = []
-    for label, base in (("defaults (stem 32, cap 256, 32 px)", CompileSettings()), ("stem 16, cap 1024, 224 px", LARGE)):
-        for gen in [*PAPER_GENERATORS, "fb", "fb-randwire"]:
-            dags = population(gen, args.n)
-            row = {"settings": label, "generator": gen, "count": len(dags)}
+    cases = [(gen, {}) for gen in FIG9_GENERATORS] + [FB_PRESCRIBED]
+    for setting, base in (("defaults (stem 32, cap 256, 32 px)", CompileSettings()), ("stem 16, cap 1024, 224 px", LARGE)):
+        for gen, params in cases:
+            dags = population(gen, args.n, **params)
+            row = {"settings": setting, "generator": label(gen, params), "count": len(dags)}
             for mode in ("greedy", "probabilistic"):
                 s = CompileSettings(**{**base.__dict__, "staging": mode})
                 params = [sum(p.params for p in plan_network(d, s)) / 1e6 for d in dags]
@@ -89,13 +102,14 @@ def table4(args) -> None:
             print(row, flush=True)
     frame = pd.DataFrame(rows)
     readme = [{"": "paper", **PAPER_TABLE4}]
-    for label, group in frame.groupby("settings", sort=False):
-        readme.append({"": f"ours, {label}", **{
+    for setting, group in frame[frame["generator"].isin(FIG9_GENERATORS)].groupby("settings", sort=False):
+        readme.append({"": f"ours, {setting}", **{
             r["generator"]: f"{r['greedy mean M']:.3f} / {r['probabilistic mean M']:.3f}" for r in group.to_dict("records")}})
     write("table4", "Paper Table 4: parameters (millions), 40 blocks",
           {"greedy / probabilistic mean (README)": pd.DataFrame(readme).fillna("–"), "table4": frame},
           f"python benchmarks/bench_fidelity.py table4 --n {args.n}",
-          "Architectures 0..n-1 of seed 0 per generator at its current defaults; fb-randwire 12 vertices per stage (39 blocks).")
+          "Architectures 0..n-1 of seed 0 per generator at its current defaults; fb-randwire 12 vertices per stage "
+          f"(39 blocks). {FB_NOTE}")
 
 
 def critical_path_bound(dag: nx.DiGraph, settings: CompileSettings) -> float:
@@ -110,11 +124,11 @@ def critical_path_bound(dag: nx.DiGraph, settings: CompileSettings) -> float:
 def depth(args) -> None:
     """Longest path and critical-path bound (224 px) by generator, orientation, staging."""
     rows = []
-    cases = [(gen, {}) for gen in FIG9_GENERATORS] + [("dp", {"p": 0.3})]
+    cases = [(gen, {}) for gen in FIG9_GENERATORS] + [FB_PRESCRIBED, ("dp", {"p": 0.3})]
     for gen, params in cases:
         for orientation in ("dfs", "index"):
             dags = population(gen, args.n, orientation=orientation, **params)
-            row = {"generator": gen + "".join(f" {k}={v}" for k, v in params.items()), "orientation": orientation,
+            row = {"generator": label(gen, params), "orientation": orientation,
                    "count": len(dags), "blocks": dagmod.block_count(dags[0]),
                    "longest path (median vertices)": statistics.median(dagmod.longest_path_vertices(d) for d in dags),
                    "max width (median)": statistics.median(dagmod.max_width(d) for d in dags)}
@@ -126,23 +140,24 @@ def depth(args) -> None:
     write("depth", "Depth and the FLOP-weighted critical-path bound (224 px)", {"depth": pd.DataFrame(rows)},
           f"python benchmarks/bench_fidelity.py depth --n {args.n}",
           "Bound = total FLOPs / FLOPs on the heaviest input->output path: the speed-up no placement on any "
-          "number of units exceeds (communication free). Longest path counts vertices, input and output included.")
+          "number of units exceeds (communication free). Longest path counts vertices, input and output included. "
+          f"Under uniform staging fb-randwire's two scalings are the same network. {FB_NOTE}")
 
 
 def uc(args) -> None:
     """The paper's U_c (smallest edge) per generator and how often an architecture has it."""
     rows = []
-    for gen in FIG9_GENERATORS:
+    for gen, params in [(gen, {}) for gen in FIG9_GENERATORS] + [FB_PRESCRIBED]:
         for nodes in (40, 80):
-            smallest = [smallest_edge_cost(build_hypergraph(d)) for d in population(gen, args.n, nodes)]
+            smallest = [smallest_edge_cost(build_hypergraph(d)) for d in population(gen, args.n, nodes, **params)]
             low = min(smallest)
-            rows.append({"generator": gen, "nodes": nodes, "count": len(smallest), "smallest edge (KiB)": low / 1024,
+            rows.append({"generator": label(gen, params), "nodes": nodes, "count": len(smallest), "smallest edge (KiB)": low / 1024,
                          "share of architectures at it": round(sum(s == low for s in smallest) / len(smallest), 3),
                          "largest per-architecture minimum (KiB)": max(smallest) / 1024})
             print(rows[-1], flush=True)
     write("uc", "U_c: the smallest communication of an edge, per generator (default compile settings)",
           {"uc": pd.DataFrame(rows)}, f"python benchmarks/bench_fidelity.py uc --n {args.n}",
-          "The global U_c (default) is the stem map, 128 KiB.")
+          f"The global U_c (default) is the stem map, 128 KiB. {FB_NOTE}")
 
 
 def fig9(args) -> None:
@@ -176,7 +191,7 @@ def fig9(args) -> None:
           f"{args.n} architectures per cell (seed 0, indices 0..n-1; the README's main Fig. 9 uses 1000), eps "
           "0.03,0.1,0.2,0.3,0.5, fast preset, default compile settings. fb-randwire: 12 vertices per stage "
           "(39 blocks) in the 40 rows, 26 (81 blocks) in the 80 rows. U_c generator = the architecture's "
-          "smallest edge (the paper's definition; see fidelity_uc.md).")
+          f"smallest edge (the paper's definition; see fidelity_uc.md). {FB_NOTE}")
 
 
 def placement_entropy(dag: nx.DiGraph, assignment: dict, units: int) -> float:
@@ -228,7 +243,7 @@ def fig12(args) -> None:
           "paper = the appendix placement (path grouping, then greedy balancing by FLOPs) on 2/4/6/8 units, as "
           "the paper draws Figs. 11 and 12; kahypar = the best-CS KaHyPar option on 4-10 units (ours). 40 blocks "
           "(fb-randwire 39), default settings. Figures: docs/figures/fig11_partition_{paper,kahypar}.png, "
-          "docs/figures/fig12_entropy_{paper,kahypar}.png.")
+          f"docs/figures/fig12_entropy_{{paper,kahypar}}.png. {FB_NOTE}")
 
 
 def groups(args) -> None:
@@ -249,7 +264,7 @@ def groups(args) -> None:
         print(rows[-1], flush=True)
     write("groups", "The paper placement's path groups (40 blocks, default settings)", {"groups": pd.DataFrame(rows)},
           f"python benchmarks/bench_fidelity.py groups --n {args.n}",
-          "Greedy balancing of groups whose heaviest is under 1/8 of the total can balance 8 units almost exactly.")
+          f"Greedy balancing of groups whose heaviest is under 1/8 of the total can balance 8 units almost exactly. {FB_NOTE}")
 
 
 def fig10(args) -> None:

@@ -50,7 +50,7 @@ def randwire_stages(
     blocks as every other generator's: under the compile settings' staging mode
     (probabilistic by default) they may downsample and widen too, up to the channel cap,
     as the paper says of its FB ("All generators use probabilistic scaling blocks. FB
-    represents prior work in unbiased NAS with staging blocks", §4). ``"prescribed"``
+    represents prior work in unbiased NAS with staging blocks", §4.1). ``"prescribed"``
     stages at the merge vertices only, RandWire's own rule.
     """
     chained = staged_randwire(stages * n + stages - 1, rng, stages=stages, base=base, k=k, p=p, m=m,
