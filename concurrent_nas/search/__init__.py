@@ -9,14 +9,15 @@ import sys
 import types
 
 from .engine import SearchResult, search
+from .mutate import mutate_edges
 from .objectives import DIRECTIONS, SAMPLERS, SearchConfig, evaluate, predicted_latency
 from .pareto import hypervolume, pareto_mask
 from .space import DEFAULT_SPACE, Candidate, Choice, FloatRange, IntRange, SearchSpace, parse_domain
 
 __all__ = [
     "DEFAULT_SPACE", "DIRECTIONS", "SAMPLERS", "Candidate", "Choice", "FloatRange", "IntRange", "SearchConfig",
-    "SearchResult", "SearchSpace", "evaluate", "hypervolume", "parse_domain", "pareto_mask", "search",
-    "predicted_latency",
+    "SearchResult", "SearchSpace", "evaluate", "hypervolume", "mutate_edges", "parse_domain", "pareto_mask",
+    "search", "predicted_latency",
 ]
 
 

@@ -10,6 +10,7 @@ resumes with the same command, and processes sharing a study stop together.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import os
 import socket
 import warnings
@@ -22,14 +23,18 @@ import pandas as pd
 from ..errors import CnasError
 from . import objectives as obj
 from .objectives import SearchConfig
+from .mutate import MUTANT_ATTR, mutate_edges, trial_dag
 from .outputs import INFO_ATTR, TRIALS, SearchResult, write_outputs
-from .space import SearchSpace
+from .pareto import pareto_mask
+from .space import SearchSpace, network_digest
 
 STUDY_NAME = "search"
 STUDY_FILE = "study.journal"
 RECORD_ATTR = "record"
 # A trial whose process stopped sending heartbeats for this long is marked failed.
 HEARTBEAT_S, GRACE_S = 10, 60
+#: Mixed into the seed of the mutation stage, so its draws are not the sampler's.
+MUTATION_STREAM = 2
 #: Config fields that change what a trial's values mean; resuming with another value is refused.
 RECORDED_FIELDS = ("objectives", "units", "profile", "max_params", "accuracy_method", "accuracy_epochs",
                    "accuracy_image_size")
@@ -98,11 +103,12 @@ def make_sampler(config: SearchConfig, started_with: int):
     return optuna.samplers.RandomSampler(seed=seed)
 
 
-def _finished(study) -> tuple[int, int]:
-    """(finished trials, feasible ones) in ``study``."""
+def _finished(study, mutants: bool = False) -> tuple[int, int]:
+    """(finished trials, feasible ones) in ``study``: the sampled ones, or with ``mutants`` the second stage's."""
     from optuna.trial import TrialState
 
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+              if (MUTANT_ATTR in t.user_attrs) == mutants]
     return len(trials), sum(t.state == TrialState.COMPLETE for t in trials)
 
 
@@ -206,6 +212,8 @@ def search(
     ran = 0
     if done < budget:
         ran = _optimize(study, space, config, budget, progress)
+    if _finished(study, mutants=True)[0] < config.mutate:
+        ran += mutation_stage(study, space, config, budget, progress)
     return write_outputs(out, study, space, config, command=command, ran=ran, baseline=baseline_trials)
 
 
@@ -264,7 +272,7 @@ def _optimize(study, space: SearchSpace, config: SearchConfig, budget: int, prog
         ran += 1
         done, feasible = _finished(study)
         if progress is not None:
-            progress(done, budget, best_values(study, config))
+            progress(done, budget + config.mutate, best_values(study, config))
         if done >= budget:
             study.stop()
         elif feasible == 0 and done >= config.infeasible_after:
@@ -275,6 +283,64 @@ def _optimize(study, space: SearchSpace, config: SearchConfig, budget: int, prog
     if stopped_infeasible:
         raise CnasError(infeasible_message(study, config, stopped_infeasible[0]))
     return ran
+
+
+def mutation_stage(study, space: SearchSpace, config: SearchConfig, budget: int, progress=None) -> int:
+    """The second stage: edge mutants of the front's DAGs until the study holds ``config.mutate``.
+
+    Each mutant's parent is drawn uniformly from the current front (first-stage trials
+    and mutants alike, one per network), mutated by ``config.mutate_moves`` edge moves
+    (:func:`.mutate.mutate_edges`) and evaluated with the first stage's objectives and
+    constraints. It enters the study as a finished trial with its parent's choices (so
+    its compile settings are the parent's) and its edge list in the ``mutant`` attribute;
+    NSGA-II's generations leave it out, and ``--trials`` does not count it. The randomness
+    is seeded by (seed, mutants already in the study). Returns the mutants this call added.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    cache = _cached_values(study)
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    added = 0
+    while (have := _finished(study, mutants=True)[0]) < config.mutate:
+        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if not complete:
+            raise CnasError("no feasible architecture to mutate; run more --trials first (finished trials are kept)")
+        front = [t for t, keep in zip(complete, pareto_mask([t.values for t in complete], config.directions)) if keep]
+        front = list({t.user_attrs.get(INFO_ATTR, {}).get("key", t.number): t for t in reversed(front)}.values())
+        front.sort(key=lambda t: t.number)
+        rng = np.random.default_rng(np.random.SeedSequence([config.seed, have, MUTATION_STREAM]))
+        parent = front[int(rng.integers(len(front)))]
+        candidate = space.candidate(parent.params)
+        started = datetime.datetime.now()
+        child, changes = mutate_edges(trial_dag(space, parent.params, parent.user_attrs.get(MUTANT_ATTR)), rng, config.mutate_moves)
+        mutant = {"parent": parent.number, "edges": [list(e) for e in sorted(child.edges)], "changes": " ".join(changes)}
+        try:
+            key = network_digest(child, candidate.settings)
+        except CnasError:
+            key = repr((mutant["edges"], candidate.key()))
+        info = {"key": key, "worker": worker}
+        if key in cache:  # a move that undid another, or a network seen before
+            values, known = cache[key]
+            info.update(known, cached=True)
+            state = TrialState.COMPLETE
+        else:
+            evaluation = obj.evaluate(candidate, config, dag=child)
+            info.update(params=evaluation.params, flops=evaluation.flops, seconds=evaluation.seconds,
+                        infeasible=evaluation.infeasible, **evaluation.features)
+            values = None if evaluation.infeasible else [evaluation.values[o] for o in config.objectives]
+            state = TrialState.PRUNED if evaluation.infeasible else TrialState.COMPLETE
+            if values is not None:
+                cache[key] = (values, {"params": evaluation.params, "flops": evaluation.flops})
+        trial = optuna.trial.create_trial(state=state, values=values, params=parent.params,
+                                          distributions=parent.distributions,
+                                          user_attrs={INFO_ATTR: info, MUTANT_ATTR: mutant})
+        trial.datetime_start = started  # the trial's duration is the mutation and its evaluation
+        study.add_trial(trial)
+        added += 1
+        if progress is not None:
+            progress(_finished(study)[0] + have + 1, budget + config.mutate, best_values(study, config))
+    return added
 
 
 def infeasible_message(study, config: SearchConfig, done: int) -> str:

@@ -55,6 +55,10 @@ class SearchConfig:
         Image side the accuracy estimate reads digits at.
     infeasible_after : int
         Stop with an error once this many trials have finished without a single feasible architecture.
+    mutate : int
+        Second stage: edge mutants of the front's DAGs the study should hold once --trials are done (0: none).
+    mutate_moves : int
+        Edges each mutant adds or removes.
     """
 
     objectives: tuple[str, ...] = ("latency", "accuracy")
@@ -68,6 +72,8 @@ class SearchConfig:
     accuracy_epochs: int = 1
     accuracy_image_size: int = 16
     infeasible_after: int = 20
+    mutate: int = 0
+    mutate_moves: int = 2
 
     def __post_init__(self):
         objectives = tuple(self.objectives)
@@ -81,7 +87,9 @@ class SearchConfig:
             raise CnasError(f"unknown sampler '{self.sampler}'; choose one of {', '.join(SAMPLERS)}")
         if self.accuracy_method not in METHODS:
             raise CnasError(f"unknown --accuracy-method '{self.accuracy_method}'; choose one of {', '.join(METHODS)}")
-        for name in ("units", "population", "infeasible_after", "accuracy_epochs"):
+        if isinstance(self.mutate, bool) or not isinstance(self.mutate, int) or self.mutate < 0:
+            raise CnasError(f"--mutate must be a non-negative integer, got {self.mutate!r}")
+        for name in ("units", "population", "infeasible_after", "accuracy_epochs", "mutate_moves"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise CnasError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
@@ -133,21 +141,22 @@ class Evaluation:
     features: dict = dataclasses.field(default_factory=dict)
 
 
-def evaluate(candidate, config: SearchConfig) -> Evaluation:
+def evaluate(candidate, config: SearchConfig, dag=None) -> Evaluation:
     """Objective values of ``candidate`` in ``config.objectives`` order, with the seconds of each.
 
     Parameters and FLOPs come first (the shape pass, no torch); a candidate over
     ``max_params``, or one its generator cannot build, is infeasible and the costly
     objectives are skipped. So is one an objective refuses (a one-line
     :class:`CnasError`), such as a network with more downsamplings than the accuracy
-    estimate's image size allows.
+    estimate's image size allows. ``dag`` replaces the candidate's own DAG (a mutant of
+    it, built with the candidate's settings).
     """
     from ..shapes import totals
 
     seconds = {}
     start = time.perf_counter()
     try:
-        dag = candidate.dag()
+        dag = candidate.dag() if dag is None else dag
         sizes = totals(dag, candidate.settings)
     except CnasError as exc:  # e.g. too few blocks per FB stage for its base generator
         return Evaluation({}, 0, 0, {"shape": time.perf_counter() - start}, infeasible=str(exc))

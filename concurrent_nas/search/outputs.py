@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..rundir import ARCHITECTURES, MANIFEST, atomic_output, new_run_dir, write_json, write_table
 from ..sampling import architecture_record
+from .mutate import MUTANT_ATTR, trial_dag
 from .objectives import UNITS_OF, SearchConfig
 from .pareto import pareto_mask
 from .space import SearchSpace
@@ -84,6 +85,8 @@ def trials_table(study, space: SearchSpace, config: SearchConfig) -> pd.DataFram
             "pred_speedup": info.get("pred_speedup"),
             "cp_bound": info.get("cp_bound"),
             "placement": info.get("placement"),
+            "mutated_from": t.user_attrs.get(MUTANT_ATTR, {}).get("parent"),
+            "mutation": t.user_attrs.get(MUTANT_ATTR, {}).get("changes"),
         }
         values = t.values if t.values is not None else [np.nan] * len(config.objectives)
         row.update({name: float(v) for name, v in zip(config.objectives, values)})
@@ -94,6 +97,8 @@ def trials_table(study, space: SearchSpace, config: SearchConfig) -> pd.DataFram
     table = pd.DataFrame(rows)
     if not len(table):
         return table
+    table["mutated_from"] = table["mutated_from"].astype("Int64")
+    table["mutation"] = table["mutation"].astype("string")
     # A dimension holds numbers or text, never both, so Parquet can store it; integer
     # dimensions stay integers beside trials that chose nothing yet.
     for name in space.dims:
@@ -117,20 +122,26 @@ def pareto_table(trials: pd.DataFrame, config: SearchConfig) -> pd.DataFrame:
 
 
 def write_front_run(out: Path, pareto: pd.DataFrame, chosen: dict[int, dict], space: SearchSpace,
-                    config: SearchConfig, command: str | None) -> None:  # fmt: skip
+                    config: SearchConfig, command: str | None, mutants: dict[int, dict] | None = None) -> None:  # fmt: skip
     """The front's architectures as a run directory ``out/front`` (arch_id = trial number).
 
     ``chosen`` maps a trial number to the values it chose (``FrozenTrial.params``): the
     table's columns may have been widened to floats by trials that chose nothing yet.
+    ``mutants`` maps the second stage's trials to their ``mutant`` attribute: their rows
+    keep the parent's generator, parameters and seed, with ``mutated_from`` (the parent
+    trial, -1 for none) and their own ``edge_list``, which is what run readers rebuild.
     """
     from .. import __version__
 
+    mutants = mutants or {}
     records, settings = [], {}
     for row in pareto.to_dict("records"):
-        candidate = space.candidate(chosen[int(row["trial"])])
-        dag = candidate.dag()
-        dag.graph["index"] = int(row["trial"])
+        trial = int(row["trial"])
+        candidate = space.candidate(chosen[trial])
+        dag = trial_dag(space, chosen[trial], mutants.get(trial))
+        dag.graph["index"] = trial
         record = architecture_record(dag)
+        record["mutated_from"] = int(mutants[trial]["parent"]) if trial in mutants else -1
         # Prefixed: the table's own "params" column is the generator's parameters.
         record.update({f"search_{name}": float(row[name]) for name in config.objectives})
         record["param_count"] = int(row["params"])
@@ -141,7 +152,8 @@ def write_front_run(out: Path, pareto: pd.DataFrame, chosen: dict[int, dict], sp
         "package_version": __version__,
         "generator": "search",
         "count": len(records),
-        "arch_seeds": "arch_id is the search trial; each row's generator, params, nodes and seed rebuild it",
+        "arch_seeds": "arch_id is the search trial; each row's generator, params, nodes and seed rebuild it, "
+                      "except rows with mutated_from >= 0 (edge mutants of that trial's DAG): their edge_list",
         "objectives": list(config.objectives),
         "compile_settings": settings,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -202,6 +214,9 @@ def summary_text(out: Path, trials: pd.DataFrame, pareto: pd.DataFrame, chosen: 
         f"{config.units} units" + (f", at most {config.max_params:g} params" if config.max_params else "") + ".",
         f"Trials: {len(trials)} ({', '.join(f'{n} {s.lower()}' for s, n in sorted(states.items()))}); "
         f"{ran} run by the last call. Infeasible trials are the pruned ones.",
+        *([f"Second stage: {int(trials['mutated_from'].notna().sum())} edge mutants of front DAGs "
+           f"({config.mutate_moves} moves each; `mutated_from`, `mutation` in `{TRIALS}`)."]
+          if len(trials) and trials["mutated_from"].notna().any() else []),
         *([f"Latency is predicted (`predict_latency`) on {config.units} units of the `{config.profile}` profile."]
           if "latency" in config.objectives else []),
         *([f"Accuracy is the `{config.accuracy_method}` estimate on digits at {config.accuracy_image_size} px."]
@@ -261,7 +276,9 @@ def write_outputs(out: Path, study, space: SearchSpace, config: SearchConfig, *,
         write_table(pareto, out / PARETO)
         write_json(dataclasses.asdict(config), out / CONFIG)
         chosen = {t.number: t.params for t in study.get_trials(deepcopy=False)}
-        write_front_run(out, pareto, chosen, space, config, command)
+        mutants = {t.number: t.user_attrs[MUTANT_ATTR] for t in study.get_trials(deepcopy=False)
+                   if MUTANT_ATTR in t.user_attrs}
+        write_front_run(out, pareto, chosen, space, config, command, mutants)
         fig = pareto_figure(trials, pareto, config, baseline)
         with atomic_output(out / FIGURE, what="Pareto figure") as tmp:
             fig.savefig(tmp, dpi=120, format="png")

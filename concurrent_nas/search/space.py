@@ -133,12 +133,21 @@ class Candidate:
         candidate its generator or the shape pass refuses falls back to :meth:`key`.
         """
         try:
-            dag = self.dag()
-            plans = plan_network(dag, self.settings)
+            return network_digest(self.dag(), self.settings)
         except CnasError:
             return self.key()
-        text = repr((sorted(dag.edges), plans, self.settings.merge))
-        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def network_digest(dag, settings: CompileSettings) -> str:
+    """SHA-256 of the network ``dag`` builds under ``settings``: its edges, every vertex's plan, the merge.
+
+    Raises
+    ------
+    CnasError
+        When the shape pass refuses the network.
+    """
+    text = repr((sorted(dag.edges), plan_network(dag, settings), settings.merge))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
