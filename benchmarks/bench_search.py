@@ -93,6 +93,8 @@ def first_finished(out: Path, arm: str, trials: int) -> pd.DataFrame:
     Equal budgets even when one arm ran further (or a process was cut off mid-trial).
     """
     table = pd.read_parquet(out / arm / TRIALS)
+    if "mutated_from" in table:  # a second stage is not part of the equal budget
+        table = table[table["mutated_from"].isna()]
     finished = table[table["state"].isin(["COMPLETE", "PRUNED"])].sort_values("trial")
     return finished.head(trials).reset_index(drop=True)
 
