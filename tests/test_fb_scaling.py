@@ -173,3 +173,49 @@ def test_cli_refuses_an_unknown_scaling_and_writes_nothing(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         "cnas: error: unknown scaling 'blocks' in the DAG's graph attributes; choose one of prescribed, per-block; "
         "did you mean 'per-block'?"]
+
+
+# --- property: any DAG with marked vertices, any settings --------------------------------
+
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st  # noqa: E402
+
+
+@st.composite
+def per_block_dags(draw):
+    n = draw(st.integers(3, 9))
+    dag = nx.DiGraph([(u, v) for u in range(n) for v in range(u + 1, n) if draw(st.booleans())])
+    dag.add_nodes_from(range(n))
+    dag = dagmod.add_input_output(dag)
+    for v in draw(st.lists(st.integers(1, n), min_size=1, max_size=3)):
+        dag.nodes[v]["stage"] = True
+    dag.graph["scaling"] = "per-block"
+    stem = draw(st.integers(1, 8))
+    return dag, CompileSettings(
+        image_size=draw(st.integers(4, 40)), stem_channels=stem, channel_cap=stem * draw(st.integers(1, 9)),
+        staging=draw(st.sampled_from(["uniform", "greedy", "probabilistic"])),
+        staging_seed=draw(st.integers(0, 3)), channel_multiplier=draw(st.integers(1, 3)))
+
+
+@hsettings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(per_block_dags())
+def test_any_per_block_dag_compiles_as_the_shape_pass_says(case):
+    dag, settings = case
+    marked = set(dagmod.stage_vertices(dag))
+    try:
+        table = shape_pass(dag, settings)
+    except CnasError as exc:
+        assert "too small" in str(exc)
+        with pytest.raises(CnasError, match="too small"):
+            build_network(dag, settings)
+        return
+    assert marked <= set(table.index[table["staged"]])
+    assert table["out_channels"].drop(dag.graph["output"]).max() <= settings.channel_cap
+    net = build_network(dag, settings, init_seed=0).eval()
+    assert sum(p.numel() for p in net.parameters()) == table["params"].sum()
+    image = torch.randn(1, 3, settings.image_size, settings.image_size, generator=torch.Generator().manual_seed(0))
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(image)
+    assert counter.get_total_flops() == table["flops"].sum()
+    prescribed = dag.copy()
+    prescribed.graph["scaling"] = "prescribed"
+    assert set(shape_pass(prescribed, settings).query("staged").index) == marked
