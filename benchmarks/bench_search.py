@@ -75,6 +75,8 @@ ARMS = {
     "dp-random": (SearchSpace().replace(**DP_DEFAULTS), {"sampler": "random"}),
 }
 OUT = "/tmp/cnas_bench_search_multicore"  # the paper-profile studies of earlier runs stay in /tmp/cnas_bench_search
+PROFILE_NOTES = {"multicore": " (cores of one CPU, shared-memory messages, measured on this host)",
+                 "paper": " (t2.micro-class units on 63 Mbit/s)"}
 LABELS = {"nsga2": "NSGA-II, full space", "dp-random": "random, DP defaults"}
 
 
@@ -151,6 +153,8 @@ def run(args) -> None:
 def report(args) -> None:
     """Results over the first ``--trials`` finished trials of each arm; runs nothing."""
     out = Path(args.out)
+    # The profile the studies were made with (earlier runs used the paper profile).
+    profile = json.loads((out / "nsga2" / "search.json").read_text())["profile"]
     tables = {a: first_finished(out, a, args.trials) for a in ("nsga2", "dp-random")}
     counts = {a: len(t) for a, t in tables.items()}
     if min(counts.values()) < args.trials:
@@ -175,8 +179,9 @@ def report(args) -> None:
         "budget_note": f"the first {min(counts.values())} finished trials of each arm"
                        + ("" if min(counts.values()) >= 1000 else ", scaled down from the issue's 1000 to fit a "
                           "shared 2-core host (the studies resume: a larger --trials continues them)"),
-        "objectives": {"latency": "predict_latency, 8 units, multicore profile (cores of one CPU, shared-memory "
-                                  "messages, measured on this host), image 32 px (ms, minimised)",
+        "studies": str(out),
+        "objectives": {"latency": f"predict_latency, 8 units, {profile} profile{PROFILE_NOTES.get(profile, '')}, "
+                                  "image 32 px (ms, minimised)",
                        "accuracy": "jacob-cov estimate on digits at 16 px, seed 0 (maximised; Spearman 0.16 with "
                                    "10-epoch top-1 in bench_estimate)"},
         "reference_point": {"latency_ms": reference[0], "accuracy": reference[1],
@@ -196,7 +201,7 @@ def report(args) -> None:
         "load_average": load_average(),
         "host": "2 shared cores, measured under load (wall-clock rates are not quiet-host numbers)",
     }
-    write(payload, "bench_search", markdown(payload))
+    write(payload, "bench_search" + (f"_{args.label}" if args.label else ""), markdown(payload))
 
 
 def markdown(p: dict) -> str:
@@ -220,7 +225,7 @@ def markdown(p: dict) -> str:
     return "\n".join([
         "# bench_search: NSGA-II vs random DP defaults at equal budget",
         "",
-        f"Commit `{p['commit']}`; `{p['command']}`; {p['budget_note']}.",
+        f"Commit `{p['commit']}`; `{p['command']}`; {p['budget_note']}; studies in `{p['studies']}`.",
         f"Objectives: latency = {p['objectives']['latency']}; accuracy = {p['objectives']['accuracy']}.",
         f"Reference point: latency {ref['latency_ms']:.4g} ms, accuracy {ref['accuracy']:.4g} ({ref['rule']}). "
         f"Accuracy floor {p['accuracy_floor']['value']:.4g} ({p['accuracy_floor']['rule']}).",
@@ -304,10 +309,12 @@ def main() -> None:
     p = sub.add_parser("run", help="both arms, hypervolume, latency at the accuracy floor, throughput")
     p.add_argument("--trials", type=int, default=150, help="trials per arm (the issue: 1000)")
     p.add_argument("--arm", action="append", choices=sorted(ARMS), help="run only this arm (repeatable)")
+    p.set_defaults(label=None)
     p.add_argument("--out", default=OUT, help="search directories (kept: a re-run resumes)")
     r = sub.add_parser("report", help="results over the first --trials finished trials of each arm; runs nothing")
     r.add_argument("--trials", type=int, default=150)
     r.add_argument("--out", default=OUT)
+    r.add_argument("--label", help="results file bench_search_LABEL.{md,json} (e.g. for studies of another profile)")
     c = sub.add_parser("confirm", help="measured 2-unit latency of the two picked architectures (quiet host)")
     c.add_argument("--out", default=OUT)
     c.add_argument("--repeats", type=int, default=50)
