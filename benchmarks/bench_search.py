@@ -61,6 +61,7 @@ from concurrent_nas.shapes import CompileSettings
 from stamp import git_commit
 
 RESULTS = Path(__file__).resolve().parent / "results"
+MEASURED_CODE = ("benchmarks/bench_search.py", "concurrent_nas/search", "concurrent_nas/predict/profiles")
 OBJECTIVES = ("latency", "accuracy")
 DIRECTIONS = ["minimize", "maximize"]
 SETTINGS = {"units": 8, "profile": "multicore", "accuracy_method": "jacob-cov", "accuracy_image_size": 16}
@@ -173,7 +174,7 @@ def report(args) -> None:
     utopia = [float(both["latency"].min()), float(both["accuracy"].max())]
     best = a["best_latency_at_floor_ms"]
     payload = {
-        "commit": git_commit(),
+        "commit": git_commit(MEASURED_CODE),
         "command": shlex.join([sys.executable.rsplit("/", 1)[-1], *sys.argv]),
         "trials_per_arm": min(counts.values()),
         "budget_note": f"the first {min(counts.values())} finished trials of each arm"
@@ -293,7 +294,7 @@ def confirm(args) -> None:
                        "predicted_2_units_ms": predict_latency(candidate.dag(), 2, SETTINGS["profile"],
                                                                settings=settings).pred_latency_ms,
                        "measured": latency[["units", "placement", "median_ms"]].to_dict("records")}
-    payload = {"commit": git_commit(), "rows": rows, "load_average": load_average()}
+    payload = {"commit": git_commit(MEASURED_CODE), "rows": rows, "load_average": load_average()}
     lines = ["# bench_search confirm: measured latency (cnas latency, 1 and 2 units)", "",
              f"Commit `{payload['commit']}`, load average {payload['load_average']}.", ""]
     for label, row in rows.items():
