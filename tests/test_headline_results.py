@@ -97,3 +97,29 @@ def test_simulated_latency_follows_a_critical_path_that_crosses_units_twice():
             {1: 4.0, 4: 5.5, 2: 6.5, 3: 9.25, 5: 11.0})
         assert run.busy_s == pytest.approx((1 + 4.5 + 1 + 1, 1 + 2 + 2))
         assert run.messages == 4 and run.bytes_sent == 500 + 3 * 250
+
+
+def test_a_message_to_a_sleeping_unit_costs_its_wake_up_once():
+    """The timeline above with ``wake_s = 0.25``: a message that reaches a unit blocked
+    with nothing to compute is usable 0.25 s after it arrives; one that reaches a busy
+    unit is not delayed.
+
+      unit 1: image at 1, asleep -> 1.25; stem 1.25-2.25; v1 2.25-4.25; map at unit 0 at 5
+      unit 0: stem 0-1; v4 1-5.5 (busy when v1's map lands at 5: no wake-up); v2 5.5-6.5;
+              its map reaches unit 1 (asleep since 4.25) at 7.25 -> 7.5
+      unit 1: v3 7.5-9.5; its map reaches unit 0 (asleep since 6.5) at 10.25 -> 10.5
+      unit 0: output 10.5-11.5                                        -> latency 11.5
+
+    Charging every message (four wake-ups) would give 12; none, 11.
+    """
+    dag = nx.DiGraph([(0, 1), (1, 2), (2, 3), (3, 5), (0, 4), (4, 5)])
+    dag.graph.update(input=0, output=5)
+    plan = build_plan(dag, {0: 0, 1: 1, 2: 0, 3: 1, 4: 0, 5: 0}, 2)
+    times = {0: 1.0, 1: 2.0, 2: 1.0, 3: 2.0, 4: 4.5, 5: 1.0}
+    model = TransferModel(latency_s=0.5, bandwidth_Bps=1000.0, wake_s=0.25)
+    for wait_any in (True, False):
+        run = simulate(plan, times, {v: 250 for v in dag}, 500, model, wait_any=wait_any)
+        assert {v: run.finish_s[v] for v in (1, 2, 3, 4, 5)} == pytest.approx(
+            {1: 4.25, 4: 5.5, 2: 6.5, 3: 9.5, 5: 11.5})
+        assert run.latency_s == pytest.approx(11.5)
+        assert run.busy_s == pytest.approx((1 + 4.5 + 1 + 1, 1 + 2 + 2))

@@ -228,3 +228,48 @@ def test_timed_kahypar_keeps_the_option_the_simulator_predicts_fastest():
     assert by_time == paper_assignment(dag, 3, times)
     with pytest.raises(CnasError, match="needs measured vertex times"):
         make_assignment(dag, 3, "kahypar-time")
+
+
+def test_predicted_placement_keeps_one_unit_when_no_split_pays_for_its_wake_ups():
+    """Same DAG and times: with cheap messages the predicted placement splits; when every
+    message to a waiting unit costs a 50 ms wake-up (far above any vertex, 1-5 ms), no
+    split can win and everything stays on unit 0."""
+    from concurrent_nas.placement.plan import build_plan as plan_of
+    from concurrent_nas.placement.timed import timed_assignment
+
+    dag = cnas.generate("dp", 30, seed=5)
+    rng = np.random.default_rng(1)
+    times = {v: float(rng.uniform(1e-3, 5e-3)) for v in dag}
+    out_bytes = {v: int(rng.integers(1e4, 1e6)) for v in dag}
+    cheap = TransferModel(1e-4, 2e9)
+    split = timed_assignment(dag, 2, "predicted", times, out_bytes, 1000, cheap)
+    assert set(split.values()) == {0, 1}
+    sleepy = TransferModel(1e-4, 2e9, wake_s=0.05)
+    assert simulate(plan_of(dag, split, 2), times, out_bytes, 1000, sleepy).latency_s > sum(times.values())
+    assert timed_assignment(dag, 2, "predicted", times, out_bytes, 1000, sleepy) == single_assignment(dag)
+
+
+def test_shm_unit_polls_before_it_sleeps(tmp_path):
+    """A polling shared-memory unit sees a message by its flag alone, before (or without)
+    the doorbell: the wake-up of a sleeping unit is what polling saves. Spinning is only
+    chosen when every unit and thread has a free core."""
+    import threading
+
+    import torch
+
+    from concurrent_nas.placement.distributed import SPIN_S, spin_budget
+    from concurrent_nas.placement.plan import Transfer
+    from concurrent_nas.placement.transport import ShmTransport, init_flags
+
+    t = Transfer(3, 0, 1)
+    init_flags(tmp_path, 1)
+    bells = [threading.Semaphore(0), threading.Semaphore(0)]
+    receiver = ShmTransport(1, [(t, (4,))], tmp_path, bells, [t], spin_s=5.0)
+    receiver.begin(1)
+    sender = ShmTransport(0, [], tmp_path, bells, [t])
+    sender.begin(1)
+    sender._target(t, torch.ones(4)).copy_(torch.full((4,), 7.0))
+    sender.flags[0] = 1  # the flag, and no ring of the doorbell
+    receiver.wait_any([t])  # would block for ever on the semaphore without polling
+    assert receiver.tensor(t).tolist() == [7.0] * 4
+    assert spin_budget(2, 1, free_cores=2) == SPIN_S and spin_budget(2, 2, free_cores=3) == 0.0

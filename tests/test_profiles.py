@@ -53,15 +53,17 @@ def test_edge_profile_is_papers_001_wifi():
     assert edge.compute.seconds(600e6, 0) == pytest.approx(0.208, abs=1e-3)
 
 
-@pytest.mark.parametrize("source", ["paper", "edge", "file"])
+@pytest.mark.parametrize("source", ["paper", "edge", "file", "file-wake"])
 def test_round_trip(tmp_path, source):
-    profile = load_profile(write(tmp_path, GOOD) if source == "file" else source)
+    text = GOOD.replace("send_cpu_ms = 0.25", "send_cpu_ms = 0.25\nwake_ms = 0.5") if source == "file-wake" else GOOD
+    profile = load_profile(write(tmp_path, text) if source.startswith("file") else source)
     text = profile_to_toml(profile)
     again = load_profile(write(tmp_path, text, "again.toml"))
     assert profile_to_toml(again) == text
     assert again.units == profile.units and again.link.topology == profile.link.topology
     assert again.compute.flops_per_s == pytest.approx(profile.compute.flops_per_s, rel=1e-12)
     assert again.link.bandwidth_Bps == pytest.approx(profile.link.bandwidth_Bps, rel=1e-12)
+    assert again.link.wake_s == profile.link.wake_s == (5e-4 if source == "file-wake" else 0.0)
     assert again.sources == profile.sources
 
 
@@ -91,6 +93,7 @@ BAD = [
     (GOOD.replace('"line"', '"ring"'), "'link.topology' must be one of"),
     (GOOD.replace('"line"', '"graph"\nedges = [[0, 1]]'), "leave some units unreachable"),
     (GOOD.replace('names = ["a", "b", "c"]', "count = 0"), "'units.count' must be a positive integer"),
+    (GOOD.replace("send_cpu_ms = 0.25", "send_cpu_ms = 0.25\nwake_ms = -1"), "'link.wake_ms' must be >= 0, got -1"),
 ]
 
 
@@ -141,3 +144,4 @@ def test_host_profile_measures_and_loads(tmp_path):
     assert isinstance(again, DeviceProfile) and again.name == "this-host" and len(again.units) == 2
     assert again.compute.flops_per_s > 0 and again.link.bandwidth_Bps > 0
     assert "gloo" in again.sources["link"] and "shm" in again.sources
+    assert again.link.wake_s >= 0 and "wake_ms" in again.sources["shm"]

@@ -26,6 +26,7 @@ from .plan import PlacementPlan, Transfer
 from .ports import free_port
 from .simulate import TransferModel, fit_transfer_model
 from .states import BUSY, IN_BARRIER, SETTING_UP
+from .threads import host_load
 from .worker import UnitConfig, unit_process_main
 
 # glibc returns every large (> 128 KiB) freed block to the kernel and takes it back on the
@@ -39,6 +40,23 @@ ALLOCATOR_ENV = {
 
 
 SETUP_TIMEOUT_S = 180.0
+
+# How long a shared-memory unit polls for a message before it sleeps, when every unit
+# has a core (:meth:`.transport.ShmTransport.wait_any`). Most waits of a 32-224 px
+# inference are shorter; a longer one pays the wake-up once.
+SPIN_S = 0.05
+
+# The chain of the message-cost probe: long enough for 20 messages, small maps (32 px),
+# where what a message costs besides its bytes shows most.
+PROBE_CHAIN_BLOCKS = 20
+PROBE_CHAIN_IMAGE = 32
+
+
+def spin_budget(units: int, threads: int, free_cores: int) -> float:
+    """Seconds a waiting shm unit polls: :data:`SPIN_S` when ``units * threads`` cores are
+    free (:func:`.threads.host_load`), else 0: a polling unit would take a core from a
+    computing one, its own peer's or another program's."""
+    return SPIN_S if units * threads <= free_cores else 0.0
 
 
 @contextmanager
@@ -174,8 +192,13 @@ def stop_processes(procs) -> None:
 
 
 def make_config(dag, settings, plan: PlacementPlan, *, mode="placed", transport="gloo", threads=1,
-                repeats=50, warmup=10, seed=0, timeout_s=60.0, master=None, calibrate=False) -> UnitConfig:
-    """A :class:`UnitConfig` with a free local port unless ``master`` is given."""
+                repeats=50, warmup=10, seed=0, timeout_s=60.0, master=None, calibrate=False,
+                free_cores: int = 0) -> UnitConfig:
+    """A :class:`UnitConfig` with a free local port unless ``master`` is given.
+
+    ``free_cores``: cores free of other work (:func:`.threads.host_load`); shared-memory
+    units poll for messages when there is one per unit and thread (:func:`spin_budget`).
+    """
     check_transport(transport)
     if repeats < 1 or warmup < 0:
         raise CnasError(f"--repeats must be >= 1 and --warmup >= 0, got {repeats} and {warmup}")
@@ -183,7 +206,8 @@ def make_config(dag, settings, plan: PlacementPlan, *, mode="placed", transport=
         master = f"127.0.0.1:{free_port()}"
     return UnitConfig(dag=dag, settings=settings, plan=plan, mode=mode, transport=transport, threads=threads,
                       repeats=repeats, warmup=warmup, weights_seed=seed, input_seed=seed, master=master,
-                      timeout_s=timeout_s, calibrate=calibrate)
+                      timeout_s=timeout_s, calibrate=calibrate,
+                      spin_s=spin_budget(plan.units, threads, free_cores))
 
 
 def measure_placed(cfg: UnitConfig, *, port_retries: int = 3) -> dict:
@@ -202,15 +226,25 @@ PROBE_SIZES = (4 * 1024, 64 * 1024, 512 * 1024, 2 * 1024 * 1024, 8 * 1024 * 1024
 
 
 def probe_transfers(transport: str = "gloo", *, sizes=PROBE_SIZES, repeats: int = 30, warmup: int = 5,
-                    timeout_s: float = 60.0) -> tuple[TransferModel, pd.DataFrame]:
-    """Measure one-way message times between two local units and fit a transfer model.
+                    timeout_s: float = 60.0, chain: bool = True) -> tuple[TransferModel, pd.DataFrame]:
+    """Measure message times between two local units and fit a transfer model.
+
+    Ping-pongs of every size give latency, bandwidth and the sender's CPU time: there the
+    receiver is waiting, hot, when a message lands. In a placed inference it has often
+    been blocked for a while, and on this VM a message then costs several times more
+    (0.5-0.8 ms with gloo against 0.1 ms in a ping-pong, measured 2026-12-02). So, with
+    ``chain``, a chain of :data:`PROBE_CHAIN_BLOCKS` blocks is also run by the real units,
+    once on unit 0 and once alternating between the units; what each message adds beyond
+    the ping-pong model becomes ``wake_s``.
 
     Returns
     -------
     (TransferModel, pandas.DataFrame)
-        The fitted model and the measured points (``transport, bytes, median_ms, p10_ms,
-        p90_ms``).
+        The fitted model and the measured points (``transport, probe, bytes, messages,
+        median_ms, p10_ms, p90_ms``; ``probe`` is ``pingpong`` (one-way times) or
+        ``chain-one``/``chain-alternating`` (whole inferences)).
     """
+    free = host_load()[1]
     transfers = []
     for i in range(len(sizes)):
         transfers += [Transfer(2 * i, 0, 1), Transfer(2 * i + 1, 1, 0)]
@@ -218,15 +252,49 @@ def probe_transfers(transport: str = "gloo", *, sizes=PROBE_SIZES, repeats: int 
                          input_vertex=0, output_vertex=0, predecessors={})
     cfg = UnitConfig(dag=nx.DiGraph(), settings=None, plan=plan, mode="pingpong", transport=transport,
                      repeats=repeats, warmup=warmup, master=f"127.0.0.1:{free_port()}", timeout_s=timeout_s,
-                     probe_sizes=tuple(int(s) for s in sizes))
+                     probe_sizes=tuple(int(s) for s in sizes), spin_s=spin_budget(2, 1, free))
     result = launch_units(cfg)
-    rows = []
-    for size, times in result["one_way_s"].items():
-        ms = np.asarray(times) * 1e3
-        rows.append({"transport": transport, "bytes": int(size), "median_ms": float(np.median(ms)),
-                     "p10_ms": float(np.percentile(ms, 10)), "p90_ms": float(np.percentile(ms, 90))})
-    table = pd.DataFrame(rows)
-    model = fit_transfer_model(table["bytes"], table["median_ms"] / 1e3,
+
+    def row(probe, nbytes, messages, seconds):
+        ms = np.asarray(seconds) * 1e3
+        return {"transport": transport, "probe": probe, "bytes": int(nbytes), "messages": int(messages),
+                "median_ms": float(np.median(ms)), "p10_ms": float(np.percentile(ms, 10)),
+                "p90_ms": float(np.percentile(ms, 90))}
+
+    rows = [row("pingpong", size, 1, times) for size, times in result["one_way_s"].items()]
+    pings = pd.DataFrame(rows)
+    model = fit_transfer_model(pings["bytes"], pings["median_ms"] / 1e3,
                                send_cpu_s=float(np.median(result["send_cpu_s"])),
                                source=f"measured {transport} on this host")
-    return model, table
+    if chain:
+        model, chain_rows = _chain_probe(transport, model, repeats=repeats, warmup=warmup, timeout_s=timeout_s,
+                                         free_cores=free)
+        rows += [row(*r) for r in chain_rows]
+    return model, pd.DataFrame(rows)
+
+
+def _chain_probe(transport, model: TransferModel, *, repeats, warmup, timeout_s, free_cores):
+    """``model`` with ``wake_s`` from a chain run on one unit and alternating over two."""
+    from ..generators import generate
+    from ..shapes import CompileSettings
+    from .plan import build_plan
+
+    dag = generate("chain", PROBE_CHAIN_BLOCKS, seed=0)
+    settings = CompileSettings(image_size=PROBE_CHAIN_IMAGE)
+    order = list(nx.topological_sort(dag))
+    placements = {"chain-one": {v: 0 for v in order},
+                  "chain-alternating": {v: i % 2 for i, v in enumerate(order)}}
+    placements["chain-alternating"][order[-1]] = 0  # the output stays on unit 0
+    medians, out = {}, []
+    for name, assignment in placements.items():
+        plan = build_plan(dag, assignment, 2)
+        res = measure_placed(make_config(dag, settings, plan, transport=transport, repeats=repeats, warmup=warmup,
+                                         timeout_s=timeout_s, free_cores=free_cores))
+        medians[name] = float(np.median(res["latency_s"]))
+        nbytes = plan.bytes_sent(res["out_bytes"], res["image_bytes"])
+        out.append((name, nbytes, len(plan.transfers), res["latency_s"]))
+    _, nbytes, messages, _ = out[1]
+    # What the ping-pong model already charges for these messages on the chain's path.
+    charged = messages * (model.latency_s + model.send_cpu_s) + nbytes / model.bandwidth_Bps
+    extra = (medians["chain-alternating"] - medians["chain-one"] - charged) / messages
+    return replace(model, wake_s=max(extra, 0.0)), out

@@ -226,14 +226,14 @@ def measure_architecture(
         model = transfer_model(transport) if placement in TIMED_PLACEMENTS else None
         assignment = assignment_for(units, placement, model)
         plan = build_plan(dag, assignment, 1 if placement == "single" else units)
+        progress(f"arch {arch_id}: {placement} on {units} unit(s), {transport}")
+        before = host_load()  # before the units start: their own load is not "other work"
         cfg = make_config(dag, settings, plan, mode=mode, transport="gloo" if transport == "none" else transport,
                           threads=threads, repeats=options.repeats, warmup=options.warmup,
-                          seed=options.seed, timeout_s=options.timeout_s,
+                          seed=options.seed, timeout_s=options.timeout_s, free_cores=before[1],
                           calibrate=options.calibrate)  # the units skip it where it does not apply
         if mode == "threads":
             cfg = replace(cfg, plan=replace(plan, units=units))
-        progress(f"arch {arch_id}: {placement} on {units} unit(s), {transport}")
-        before = host_load()  # before the units start: their own load is not "other work"
         result = measure_placed(cfg)
         result["host_before"] = before
         return plan, result

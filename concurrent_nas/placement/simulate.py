@@ -38,12 +38,16 @@ class TransferModel:
         of the transfer overlaps with its computation.
     source : str
         Where the numbers come from (``"measured gloo loopback"``, ``"assumed"``, ...).
+    wake_s : float
+        Added to a message that reaches a unit with nothing to compute, blocked waiting:
+        the operating system's time to wake it (0 for a unit that polls).
     """
 
     latency_s: float
     bandwidth_Bps: float
     send_cpu_s: float = 0.0
     source: str = "assumed"
+    wake_s: float = 0.0
 
     def seconds(self, nbytes: int) -> float:
         """One-way time of a message of ``nbytes`` bytes."""
@@ -251,10 +255,20 @@ def simulate(
                 return
             taken[u].add(urgent)
 
+    waking = [-1.0] * units  # when a unit blocked for a message is awake again
+
     while events:
         t, _, u, kind, v, ver = heapq.heappop(events)
         if kind == "arrive":
-            avail[u][v] = t
+            if transfer.wake_s > 0 and running[u] is None and free_at[u] <= t and pending[u]:
+                # Blocked with nothing to do: the unit sleeps and wakes wake_s later
+                # (once, however many messages arrive meanwhile).
+                if waking[u] < t:
+                    waking[u] = t + transfer.wake_s
+                    push(waking[u], u, "wake", -2)
+                avail[u][v] = waking[u]
+            else:
+                avail[u][v] = t
         elif kind == "finish":
             if ver != version[u]:
                 continue  # superseded by a change of speed

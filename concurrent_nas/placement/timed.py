@@ -40,8 +40,8 @@ def timed_assignment(
     measured per-vertex times; ``kahypar-time`` partitions the hypergraph weighted by
     measured time (costs still output bytes) for every ``eps`` and keeps the option the
     simulator (:mod:`.simulate`, with ``transfer``) predicts fastest. ``predicted`` keeps
-    the fastest of those, ``paper-time`` and a HEFT schedule, improved by local moves
-    (:func:`.search.best_placement`).
+    the fastest of those, ``paper-time``, everything on unit 0 and a HEFT schedule,
+    improved by local moves (:func:`.search.best_placement`).
 
     Parameters
     ----------
@@ -62,6 +62,7 @@ def timed_assignment(
     if placement == "predicted":
         pool = _time_partitions(dag, units, vertex_s, out_bytes, eps, seed)
         pool["paper-time"] = paper_assignment(dag, units, vertex_s)
+        pool["single"] = single_assignment(dag)  # where no split pays for its messages
         costs = PlacementCosts(vertex_s, out_bytes, image_bytes, transfer)
         return best_placement(dag, units, costs, pool)[1]
     if placement != "kahypar-time":

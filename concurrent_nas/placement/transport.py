@@ -17,6 +17,7 @@ reused by every inference: no allocation on the timed path.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -120,8 +121,9 @@ class ShmTransport:
     """
 
     def __init__(self, rank: int, receives: list[tuple[Transfer, torch.Size]], directory: str | Path,
-                 doorbells, all_transfers: list[Transfer]):
+                 doorbells, all_transfers: list[Transfer], spin_s: float = 0.0):
         self.rank = rank
+        self.spin_s = spin_s
         self.dir = Path(directory)
         self.doorbells = doorbells
         self.slot = {t: i for i, t in enumerate(all_transfers)}
@@ -152,6 +154,18 @@ class ShmTransport:
         return int(self.flags[self.slot[t]]) == self.iteration
 
     def wait_any(self, needed: list[Transfer]) -> None:
+        """Poll the flags for up to ``spin_s``, then sleep on the doorbell.
+
+        A unit blocked on a semaphore for a few milliseconds takes about a millisecond to
+        be woken on this VM (measured: 1.3 ms a message when the receiver had waited half
+        an inference, 0.1 ms when spinning); a waiting unit has nothing else to do with
+        its core, so it spins first when the units have a core each.
+        """
+        if self.spin_s > 0:
+            end = time.perf_counter() + self.spin_s
+            while time.perf_counter() < end:
+                if any(self.done(t) for t in needed):
+                    return
         while not any(self.done(t) for t in needed):
             self.doorbells[self.rank].acquire()
 

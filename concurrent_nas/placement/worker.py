@@ -60,6 +60,9 @@ class UnitConfig:
     rtol: float = 1e-4
     atol: float = 1e-5
     probe_sizes: tuple[int, ...] = ()
+    # Shared memory: how long a unit waiting for a message polls before it sleeps (0:
+    # sleep at once; set when every unit has a core of its own).
+    spin_s: float = 0.0
     # Mode "placed", CPU units: after every placed inference, unit 0 runs the whole network
     # alone, then every unit runs it at the same time (outside the timed region), so the
     # simulator gets its solo and contended per-vertex times from the same minutes as the
@@ -296,7 +299,7 @@ def _run_unit(rank, cfg: UnitConfig, states, beats, doorbells, finished):
     receives = [(t, images[0].shape if t.vertex == IMAGE else shapes[t.vertex]) for t in plan_receives]
     transport = None
     if world > 1 and cfg.transport == "shm":
-        transport = ShmTransport(rank, receives, cfg.shm_dir, doorbells, list(plan.transfers))
+        transport = ShmTransport(rank, receives, cfg.shm_dir, doorbells, list(plan.transfers), cfg.spin_s)
         _barrier()  # every receiver's buffers exist before anyone sends
     elif world > 1:
         transport = DistTransport(rank, receives, device=device)
@@ -427,7 +430,7 @@ def _pingpong(rank: int, cfg: UnitConfig, doorbells):
     sizes = cfg.probe_sizes
     receives = [(t, (sizes[t.vertex // 2] // 4,)) for t in plan.transfers if t.dst == rank]
     if cfg.transport == "shm":
-        transport = ShmTransport(rank, receives, cfg.shm_dir, doorbells, list(plan.transfers))
+        transport = ShmTransport(rank, receives, cfg.shm_dir, doorbells, list(plan.transfers), cfg.spin_s)
     else:
         transport = DistTransport(rank, receives)
     _barrier()

@@ -151,15 +151,16 @@ def measure_host_profile(options: ProfileOptions | None = None) -> tuple[DeviceP
     repeats = 5 if options.quick else 30
     models = {t: probe_transfers(t, repeats=repeats, warmup=2)[0] for t in ("gloo", "shm")}
     chosen = models[options.transport]
-    link = LinkModel(chosen.latency_s, chosen.bandwidth_Bps, chosen.send_cpu_s, "switch")
+    link = LinkModel(chosen.latency_s, chosen.bandwidth_Bps, chosen.send_cpu_s, "switch", wake_s=chosen.wake_s)
     other = "shm" if options.transport == "gloo" else "gloo"
     o = models[other]
     sources = {
         "compute": f"measured by cnas profile: {len(rows)} block shapes, one thread, median of "
                    f"{min(options.repeats, 5) if options.quick else options.repeats} runs, non-negative least squares",
-        "link": f"measured by cnas profile: {options.transport} ping-pong between two local processes",
+        "link": f"measured by cnas profile: {options.transport} ping-pong between two local processes; wake_ms: "
+                "what a message adds beyond that in a 20-block chain alternating between two unit processes",
         other: f"also measured: latency_ms = {o.latency_s * 1e3:.4g}, bandwidth_mbit = {o.bandwidth_Bps * 8 / 1e6:.4g}, "
-               f"send_cpu_ms = {o.send_cpu_s * 1e3:.4g}",
+               f"send_cpu_ms = {o.send_cpu_s * 1e3:.4g}, wake_ms = {o.wake_s * 1e3:.4g}",
         "units": "processes of this host; more than its cores share them",
     }
     profile = DeviceProfile("this-host", tuple(f"unit{i}" for i in range(options.units)), compute, link,

@@ -97,7 +97,8 @@ def placement_costs(dag: nx.DiGraph, units: int, profile: DeviceProfile,
     """What the placement search needs from ``profile`` for ``dag`` on ``units`` units."""
     vertex_s, out_bytes, image_bytes = block_seconds(dag, profile, settings, plans)
     link = profile.link
-    transfer = TransferModel(link.latency_s, link.bandwidth_Bps, link.send_cpu_s, source=f"profile {profile.name}")
+    transfer = TransferModel(link.latency_s, link.bandwidth_Bps, link.send_cpu_s, source=f"profile {profile.name}",
+                             wake_s=link.wake_s)
     hops = None
     if link.topology != "switch":
         table = profile.hops(units)

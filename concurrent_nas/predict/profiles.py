@@ -20,6 +20,7 @@ optional; numbers in the units their names say)::
     latency_ms = 1.0
     bandwidth_mbit = 1.0            # Mbit/s, > 0
     send_cpu_ms = 0.0               # sender's CPU time per message (the rest overlaps with compute)
+    wake_ms = 0.0                   # optional: added when the receiver sleeps, blocked waiting (default 0)
     topology = "switch"             # switch (every pair one hop) | line | star (hub = unit 0) | graph
     edges = [[0, 1], [1, 2]]        # only with topology = "graph": the links, as unit indices
 
@@ -50,7 +51,7 @@ _KEYS = {
     "": {"name", "description", "units", "compute", "link", "sources"},
     "units": {"count", "names"},
     "compute": {"gflops", "gbytes_per_s", "overhead_us"},
-    "link": {"latency_ms", "bandwidth_mbit", "send_cpu_ms", "topology", "edges"},
+    "link": {"latency_ms", "bandwidth_mbit", "send_cpu_ms", "wake_ms", "topology", "edges"},
 }
 
 
@@ -73,13 +74,18 @@ class ComputeModel:
 
 @dataclass(frozen=True)
 class LinkModel:
-    """One hop of the network between units, and how the units are wired."""
+    """One hop of the network between units, and how the units are wired.
+
+    ``wake_s`` is added to a message that reaches a unit blocked waiting for it, with
+    nothing else to compute (:class:`..placement.simulate.TransferModel`).
+    """
 
     latency_s: float
     bandwidth_Bps: float
     send_cpu_s: float = 0.0
     topology: str = "switch"
     edges: tuple[tuple[int, int], ...] = ()
+    wake_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -196,8 +202,8 @@ def profile_from_dict(data: dict, where: str = "profile") -> DeviceProfile:
         if unknown:
             fail(f"unknown field '{(section + '.') if section else ''}{unknown[0]}'; expected one of {', '.join(sorted(keys))}")
 
-    def number(section: str, key: str, *, positive: bool = False) -> float:
-        value = data[section].get(key)
+    def number(section: str, key: str, *, positive: bool = False, default: float | None = None) -> float:
+        value = data[section].get(key, default)
         if value is None:
             fail(f"missing field '{section}.{key}'")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -237,7 +243,7 @@ def profile_from_dict(data: dict, where: str = "profile") -> DeviceProfile:
     if not nx.is_connected(topology_graph(topology, len(names), edges)):
         fail("'link.edges' leave some units unreachable; connect every unit")
     link = LinkModel(number("link", "latency_ms") / 1e3, number("link", "bandwidth_mbit", positive=True) * 1e6 / 8,
-                     number("link", "send_cpu_ms") / 1e3, topology, edges)
+                     number("link", "send_cpu_ms") / 1e3, topology, edges, number("link", "wake_ms", default=0.0) / 1e3)
     sources = data.get("sources", {})
     if not isinstance(sources, dict):
         fail("[sources] must be a table of text")
@@ -258,8 +264,10 @@ def profile_to_toml(profile: DeviceProfile) -> str:
         lines.append("names = [" + ", ".join(text(n) for n in profile.units) + "]")
     lines += ["", "[compute]", f"gflops = {c.flops_per_s / 1e9!r}", f"gbytes_per_s = {c.bytes_per_s / 1e9!r}",
               f"overhead_us = {c.overhead_s * 1e6!r}", "", "[link]", f"latency_ms = {link.latency_s * 1e3!r}",
-              f"bandwidth_mbit = {link.bandwidth_Bps * 8 / 1e6!r}", f"send_cpu_ms = {link.send_cpu_s * 1e3!r}",
-              f"topology = {text(link.topology)}"]
+              f"bandwidth_mbit = {link.bandwidth_Bps * 8 / 1e6!r}", f"send_cpu_ms = {link.send_cpu_s * 1e3!r}"]
+    if link.wake_s:
+        lines.append(f"wake_ms = {link.wake_s * 1e3!r}")
+    lines.append(f"topology = {text(link.topology)}")
     if link.edges:
         lines.append("edges = [" + ", ".join(f"[{a}, {b}]" for a, b in link.edges) + "]")
     if profile.sources:
