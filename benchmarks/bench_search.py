@@ -29,6 +29,7 @@ to the same studies, and ``--arm`` runs one arm, so the two can run as two proce
     nice -n 19 python benchmarks/bench_search.py run --trials 1000
     nice -n 19 python benchmarks/bench_search.py run --trials 1000 --arm dp-random &   # or one arm each
     python benchmarks/bench_search.py report --trials 1000                              # results, no trials
+    python benchmarks/bench_search.py mutate --trials 1000 --mutants 100              # the second stage
     python benchmarks/bench_search.py confirm          # quiet host: measured 2-unit latency
 
 ``confirm`` builds two one-architecture runs (NSGA-II's fastest architecture with at
@@ -258,6 +259,74 @@ def write(payload: dict, stem: str, text: str) -> None:
     print(text)
 
 
+def mutate(args) -> None:
+    """The second stage on a copy of the NSGA-II arm: its front before and after ``--mutants`` edge mutants.
+
+    Hypervolume at the reference point and accuracy floor of ``bench_search.json`` (so the
+    numbers compare with that file's), over the first ``--trials`` sampled trials plus
+    the mutants.
+    """
+    import shutil
+
+    out = Path(args.out)
+    summary = json.loads((RESULTS / "bench_search.json").read_text())
+    reference = [summary["reference_point"]["latency_ms"], summary["reference_point"]["accuracy"]]
+    floor = summary["accuracy_floor"]["value"]
+    if len(first_finished(out, "nsga2", args.trials)) < args.trials:
+        sys.exit(f"{out / 'nsga2'} holds fewer than {args.trials} finished trials; run the arm first")
+    copy = out / "nsga2-mutate"
+    if not (copy / "study.journal").is_file():  # the arm itself stays as the benchmark left it
+        copy.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(out / "nsga2" / "study.journal", copy / "study.journal")
+    space, extra = ARMS["nsga2"]
+    result = search(space, OBJECTIVES, args.trials, out=copy, mutate=args.mutants, mutate_moves=args.moves,
+                    **SETTINGS, **extra)
+    trials = result.trials
+    sampled = trials[trials["mutated_from"].isna() & trials["state"].isin(["COMPLETE", "PRUNED"])]
+    sampled = sampled.sort_values("trial").head(args.trials)
+    mutants = trials[trials["mutated_from"].notna()]
+    rows = {}
+    for label, table in (("sampled", sampled), ("sampled + mutants", pd.concat([sampled, mutants]))):
+        feasible = table[table["feasible"]]
+        good = feasible[feasible["accuracy"] >= floor]
+        front = pareto_table(table, SearchConfig(objectives=OBJECTIVES, **SETTINGS))
+        rows[label] = {"trials": int(len(table)), "front": int(len(front)),
+                       "mutants_on_front": int(front["mutated_from"].notna().sum()),
+                       "hypervolume": hypervolume(feasible[list(OBJECTIVES)].to_numpy(), reference, DIRECTIONS),
+                       "best_latency_at_floor_ms": float(good["latency"].min()) if len(good) else None}
+    feasible = mutants[mutants["feasible"]]
+    payload = {
+        "commit": git_commit(MEASURED_CODE),
+        "command": shlex.join([sys.executable.rsplit("/", 1)[-1], *sys.argv]),
+        "studies": str(copy), "mutants": int(len(mutants)), "moves": args.moves,
+        "mutants_feasible": int(len(feasible)), "mutants_cached": int(mutants["cached"].sum()),
+        "mutant_s_median": float(mutants["duration_s"].median()) if len(mutants) else None,
+        "reference_point": reference, "accuracy_floor": floor, "rows": rows,
+        "hypervolume_gain": rows["sampled + mutants"]["hypervolume"] / rows["sampled"]["hypervolume"],
+        "hypervolume_ratio_vs_random": rows["sampled + mutants"]["hypervolume"]
+                                       / summary["arms"]["dp-random"]["hypervolume"],
+        "load_average": load_average(),
+    }
+    table_rows = ["| trials of the NSGA-II arm | trials | front | mutants on front | hypervolume | "
+                  "best latency at accuracy >= floor (ms) |", "|---|---|---|---|---|---|"]
+    table_rows += [f"| {label} | {r['trials']} | {r['front']} | {r['mutants_on_front']} | {r['hypervolume']:.3g} | "
+                   f"{'-' if r['best_latency_at_floor_ms'] is None else format(r['best_latency_at_floor_ms'], '.3g')} |"
+                   for label, r in rows.items()]
+    text = "\n".join([
+        "# bench_search mutate: the second stage (edge mutants of the front) on the NSGA-II arm", "",
+        f"Commit `{payload['commit']}`; `{payload['command']}`; a copy of the NSGA-II arm's study in `{copy}`.",
+        f"{payload['mutants']} mutants, {args.moves} edge moves each: {payload['mutants_feasible']} feasible, "
+        f"{payload['mutants_cached']} an already-seen network; median {payload['mutant_s_median']:.3g} s per mutant "
+        "(under load).",
+        f"Reference point and accuracy floor of bench_search.md (latency {reference[0]:.4g} ms, accuracy "
+        f"{reference[1]:.4g}; floor {floor:.4g}).", "", *table_rows, "",
+        f"Hypervolume with the mutants / without: **{payload['hypervolume_gain']:.3f}**; against random DP "
+        f"sampling's (bench_search.md): {payload['hypervolume_ratio_vs_random']:.2f}.",
+        f"Load average {payload['load_average']} at the end.", "",
+    ])
+    write(payload, "bench_search_mutate", text)
+
+
 def confirm(args) -> None:
     """Measured 2-unit latency of NSGA-II's pick and the DP-default median architecture (quiet host)."""
     import optuna
@@ -316,11 +385,16 @@ def main() -> None:
     r.add_argument("--trials", type=int, default=150)
     r.add_argument("--out", default=OUT)
     r.add_argument("--label", help="results file bench_search_LABEL.{md,json} (e.g. for studies of another profile)")
+    m = sub.add_parser("mutate", help="the second stage on a copy of the NSGA-II arm: its front with and without mutants")
+    m.add_argument("--trials", type=int, default=150, help="sampled trials of the arm to start from")
+    m.add_argument("--mutants", type=int, default=100)
+    m.add_argument("--moves", type=int, default=2)
+    m.add_argument("--out", default=OUT)
     c = sub.add_parser("confirm", help="measured 2-unit latency of the two picked architectures (quiet host)")
     c.add_argument("--out", default=OUT)
     c.add_argument("--repeats", type=int, default=50)
     args = parser.parse_args()
-    {"run": run, "report": report, "confirm": confirm}[args.what](args)
+    {"run": run, "report": report, "mutate": mutate, "confirm": confirm}[args.what](args)
 
 
 if __name__ == "__main__":
