@@ -18,7 +18,7 @@ _BASE_KEYS = {"er": ("p",), "ba": ("m",), "ws": ("k", "p"), "dp": ("p",)}
     color="#CC79A7",
     summary="RandWire baseline: random stages chained in series through merge + downsample vertices",
     family="prior work (staged)",
-    defaults={"stages": 3, "base": "ws", "k": 4, "p": 0.75, "m": 5, "orientation": "dfs", "scaling": "prescribed"},
+    defaults={"stages": 3, "base": "ws", "k": 4, "p": 0.75, "m": 5, "orientation": "dfs"},
     builds_dag=True,
 )
 def staged_randwire(
@@ -31,7 +31,7 @@ def staged_randwire(
     p: float,
     m: int,
     orientation: str,
-    scaling: str,
+    scaling: str = "prescribed",
     name: str = "fb",
 ) -> nx.DiGraph:
     """``stages`` random graphs from ``base`` chained one after another.
@@ -41,10 +41,10 @@ def staged_randwire(
     split as evenly as possible over the stages. Each stage draws from its own child
     random stream, so stages differ from each other. Each stage is oriented by
     ``orientation`` (``dfs`` or ``index``, as the undirected generators). ``scaling``
-    becomes ``dag.graph["scaling"]``: ``prescribed`` (the default here) stages at the
-    merge vertices only, ``per-block`` lets the blocks inside the stages stage as the
-    compile settings' staging mode says too (see :mod:`concurrent_nas.dag`). ``name`` is
-    the generator that errors name (``fb-randwire`` builds on this one).
+    becomes ``dag.graph["scaling"]`` (see :mod:`concurrent_nas.dag`): ``fb`` keeps
+    ``prescribed``, staging at its merge vertices only, so its numbers and its
+    ``params`` stay what every results file measured; ``fb-randwire`` passes its own
+    (``per-block`` by default). ``name`` is the generator that errors name.
     """
     if base not in _BASE_KEYS:
         raise CnasError(
