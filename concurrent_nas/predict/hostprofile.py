@@ -3,16 +3,17 @@
 Blocks are timed on a grid of channels x feature-map sizes x input counts (the shapes
 that occur in compiled networks), one intra-op thread, and the compute model
 ``overhead + FLOPs / rate + bytes / bandwidth`` is fitted to them by non-negative least
-squares. Links come from the ping-pong probe the latency experiments already use
-(:func:`concurrent_nas.placement.distributed.probe_transfers`): gloo and shared memory
-between two local processes; the profile's link is the one named by ``transport``, the
-other is kept in its sources.
+squares. The probe the latency experiments already use
+(:func:`concurrent_nas.placement.distributed.probe_transfers`) gives the links, gloo and
+shared memory between two local processes (the profile's link is the one named by
+``transport``, the other is kept in its sources), and, from a chain run by a unit
+process, what a block costs there beyond its isolated time (added to ``overhead_us``).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import networkx as nx
@@ -121,6 +122,25 @@ def fit_compute_model(rows: list[dict]) -> ComputeModel:
     return ComputeModel(float(1.0 / per_flop), float(1.0 / per_byte) if per_byte > 0 else 0.0, float(overhead))
 
 
+def unit_overhead_s(compute: ComputeModel, chain_s: float) -> float:
+    """Seconds per block a unit process spends beyond the isolated block times.
+
+    ``chain_s``: one inference of the transfer probe's chain on one unit
+    (:func:`concurrent_nas.placement.distributed.probe_transfers`, ``chain-one``). In a
+    network the weights of the other blocks have pushed a block's own out of the caches,
+    and the unit's scheduler runs between blocks; timed alone, in a loop, a block has
+    neither (measured 2026-12-02: the 32 px chain took 2-3x its blocks' isolated times).
+    """
+    from ..generators import generate
+    from ..placement.distributed import PROBE_CHAIN_BLOCKS, PROBE_CHAIN_IMAGE
+    from .predict import block_seconds
+
+    dag = generate("chain", PROBE_CHAIN_BLOCKS, seed=0)
+    host = DeviceProfile("probe", ("unit0",), compute, LinkModel(0.0, 1.0))
+    seconds, _, _ = block_seconds(dag, host, CompileSettings(image_size=PROBE_CHAIN_IMAGE))
+    return max(0.0, (chain_s - sum(seconds.values())) / len(seconds))
+
+
 def measure_host_profile(options: ProfileOptions | None = None) -> tuple[DeviceProfile, Path]:
     """Measure this host and write its profile to ``options.out``.
 
@@ -149,14 +169,22 @@ def measure_host_profile(options: ProfileOptions | None = None) -> tuple[DeviceP
         rows = time_blocks(repeats=options.repeats)
     compute = fit_compute_model(rows)
     repeats = 5 if options.quick else 30
-    models = {t: probe_transfers(t, repeats=repeats, warmup=2)[0] for t in ("gloo", "shm")}
+    probes = {t: probe_transfers(t, repeats=repeats, warmup=2) for t in ("gloo", "shm")}
+    models = {t: model for t, (model, _) in probes.items()}
+    table = probes[options.transport][1]
+    chain_s = float(table.loc[table["probe"] == "chain-one", "median_ms"].iloc[0]) / 1e3
+    isolated_overhead = compute.overhead_s
+    compute = replace(compute, overhead_s=isolated_overhead + unit_overhead_s(compute, chain_s))
     chosen = models[options.transport]
     link = LinkModel(chosen.latency_s, chosen.bandwidth_Bps, chosen.send_cpu_s, "switch", wake_s=chosen.wake_s)
     other = "shm" if options.transport == "gloo" else "gloo"
     o = models[other]
     sources = {
         "compute": f"measured by cnas profile: {len(rows)} block shapes, one thread, median of "
-                   f"{min(options.repeats, 5) if options.quick else options.repeats} runs, non-negative least squares",
+                   f"{min(options.repeats, 5) if options.quick else options.repeats} runs, non-negative least squares "
+                   f"(overhead {isolated_overhead * 1e6:.4g} us); plus "
+                   f"{(compute.overhead_s - isolated_overhead) * 1e6:.4g} us per block that a unit process spent "
+                   "beyond those times in a 20-block chain (the transfer probe's)",
         "link": f"measured by cnas profile: {options.transport} ping-pong between two local processes; wake_ms: "
                 "what a message adds beyond that in a 20-block chain alternating between two unit processes",
         other: f"also measured: latency_ms = {o.latency_s * 1e3:.4g}, bandwidth_mbit = {o.bandwidth_Bps * 8 / 1e6:.4g}, "
