@@ -106,7 +106,8 @@ def part_probe(args) -> None:
     table = pd.concat(tables, ignore_index=True)
     fits = "\n".join(
         f"- {t}: {m.latency_s * 1e3:.3f} ms per message + {m.bandwidth_Bps / 1e9:.2f} GB/s "
-        f"(sender CPU {m.send_cpu_s * 1e3:.3f} ms)" for t, m in models.items()
+        f"(sender CPU {m.send_cpu_s * 1e3:.3f} ms; a message to a blocked unit {m.wake_s * 1e3:.3f} ms more, "
+        f"from the chain rows)" for t, m in models.items()
     )
     text = (f"# One-way message cost between two local processes\n\nload average before {before}, after {load()}\n\n"
             f"```\n{table.round(4).to_string(index=False)}\n```\n\nFitted (relative least squares):\n{fits}\n")
