@@ -195,13 +195,26 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     name = f"bench_predict_{args.mode}" + (f"_{args.label}" if args.label else "")
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
-    md = f"Commit {result['commit']}; `python benchmarks/bench_predict.py {' '.join(sys.argv[1:])}`.\n\n" + rows_to_markdown(result["rows"])
+    md = render(result)
+    (RESULTS / f"{name}.md").write_text(md)
+    print(md)
+
+
+def render(result: dict) -> str:
+    """The Markdown report of one mode's ``result`` (its JSON file)."""
+    md = f"Commit {result['commit']}; `python benchmarks/bench_predict.py {' '.join(result['argv'])}`.\n\n"
+    md += rows_to_markdown(result["rows"])
     for key in ("overall", "architectures", "predicted_no_worse_than_both", "predicted_no_worse_than_best_of_both"):
         if key in result:
             md += f"\n{key}: {result[key]}\n"
+    if result.get("per_architecture"):
+        cols = ["population", "arch_id", "cs", "pred_latency_ms", "kahypar", "paper", "predicted"]
+        rows = [{k: (round(r[k], 3) if isinstance(r[k], float) else r[k]) for k in cols} for r in result["per_architecture"]]
+        md += ("\nPer architecture (ms; `kahypar`, `paper`, `predicted`: measured 2-unit medians of those "
+               "placements, gloo; `pred_latency_ms`: predicted from the profile, best placement):\n\n")
+        md += rows_to_markdown(rows)
     md += f"\n{result['uptime']}\n"
-    (RESULTS / f"{name}.md").write_text(md)
-    print(md)
+    return md
 
 
 if __name__ == "__main__":

@@ -156,10 +156,10 @@ class ShmTransport:
     def wait_any(self, needed: list[Transfer]) -> None:
         """Poll the flags for up to ``spin_s``, then sleep on the doorbell.
 
-        A unit blocked on a semaphore for a few milliseconds takes about a millisecond to
-        be woken on this VM (measured: 1.3 ms a message when the receiver had waited half
-        an inference, 0.1 ms when spinning); a waiting unit has nothing else to do with
-        its core, so it spins first when the units have a core each.
+        A unit that has slept on a semaphore for a few milliseconds takes a fraction of
+        a millisecond or more to be woken on a VM (``wake_s`` of the transfer probe); a
+        waiting unit has nothing else to do with its core, so it spins first when the
+        units have a core each.
         """
         if self.spin_s > 0:
             end = time.perf_counter() + self.spin_s
