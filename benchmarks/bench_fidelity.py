@@ -163,11 +163,12 @@ def uc(args) -> None:
 def fig9(args) -> None:
     """Median [IQR] best CS per generator and units, U_c global vs generator, dfs vs index."""
     rows = []
+    cases = [(gen, {}) for gen in FIG9_GENERATORS] + [FB_PRESCRIBED]
     for nodes in args.sizes:
-        for gen in FIG9_GENERATORS:
+        for gen, params in cases:
             for orientation in ("dfs", "index"):
                 best = {("global", k): [] for k in args.units} | {("generator", k): [] for k in args.units}
-                for d in population(gen, args.n, nodes, orientation=orientation):
+                for d in population(gen, args.n, nodes, orientation=orientation, **params):
                     frame = score_architecture(d, units=args.units)
                     hg_min = smallest_edge_cost(build_hypergraph(d))
                     for k, group in frame.groupby("units"):
@@ -178,13 +179,13 @@ def fig9(args) -> None:
                         best[("generator", k)].append(group["cs"].min() * scale)
                 for (mode, k), values in best.items():
                     q = pd.Series(values).quantile([0.25, 0.5, 0.75])
-                    rows.append({"nodes": nodes, "generator": gen, "orientation": orientation, "uc": mode, "units": k,
+                    rows.append({"nodes": nodes, "generator": label(gen, params), "orientation": orientation, "uc": mode, "units": k,
                                  "cell": f"{q[0.5]:.2f} [{q[0.25]:.2f}-{q[0.75]:.2f}]"})
                 print(gen, nodes, orientation, [r["cell"] for r in rows[-2 * len(args.units):]], flush=True)
     frame = pd.DataFrame(rows)
     tables = {}
     for (nodes, mode, orientation), group in frame.groupby(["nodes", "uc", "orientation"], sort=False):
-        wide = group.pivot(index="units", columns="generator", values="cell")[FIG9_GENERATORS].reset_index()
+        wide = group.pivot(index="units", columns="generator", values="cell")[[label(*c) for c in cases]].reset_index()
         tables[f"{nodes} blocks, U_c {mode}, orientation {orientation}"] = wide
     write("fig9_" + "_".join(map(str, args.sizes)), "Fig. 9: median best CS [IQR] under both U_c and both orientations", tables,
           f"python benchmarks/bench_fidelity.py fig9 --n {args.n} --sizes {','.join(map(str, args.sizes))}",
