@@ -338,11 +338,12 @@ def mutate(args) -> None:
 
 
 def confirm(args) -> None:
-    """Measured 2-unit latency of NSGA-II's pick and the DP-default median architecture (quiet host)."""
+    """Measured 2-unit latency of NSGA-II's pick (and the second stage's) and the DP-default median (quiet host)."""
     import optuna
 
     from concurrent_nas.predict import predict_latency
     from concurrent_nas.search.engine import open_storage
+    from concurrent_nas.search.mutate import MUTANT_ATTR, trial_dag
     from concurrent_nas.search.outputs import FRONT_DIR
 
     out = Path(args.out)
@@ -350,29 +351,39 @@ def confirm(args) -> None:
     dp = pd.read_parquet(out / "dp-random" / "trials.parquet")
     dp = dp[dp["feasible"]]
     median_trial = int(dp.loc[(dp["latency"] - dp["latency"].median()).abs().idxmin(), "trial"])
-    picks = {"nsga2-fastest-at-floor": ("nsga2", summary["arms"]["nsga2"]["best_trial_at_floor"]),
-             "dp-default-median": ("dp-random", median_trial)}
+    # (search directory, its arm, trial): the arms' picks, and the second stage's when `mutate` ran.
+    picks = {"nsga2-fastest-at-floor": ("nsga2", "nsga2", summary["arms"]["nsga2"]["best_trial_at_floor"]),
+             "dp-default-median": ("dp-random", "dp-random", median_trial)}
+    if (out / "nsga2-mutate" / TRIALS).is_file():
+        both = pd.read_parquet(out / "nsga2-mutate" / TRIALS)
+        good = both[both["feasible"] & (both["accuracy"] >= summary["accuracy_floor"]["value"])]
+        picks["nsga2+mutants-fastest-at-floor"] = ("nsga2-mutate", "nsga2", int(good.loc[good["latency"].idxmin(), "trial"]))
     rows = {}
-    for label, (arm, trial) in picks.items():
+    for label, (folder, arm, trial) in picks.items():
         space, extra = ARMS[arm]
-        study = optuna.load_study(study_name=STUDY_NAME, storage=open_storage(f"journal:{out / arm / 'study.journal'}"))
-        table = pd.read_parquet(out / arm / "trials.parquet").set_index("trial").loc[[trial]].reset_index()
+        study = optuna.load_study(study_name=STUDY_NAME, storage=open_storage(f"journal:{out / folder / 'study.journal'}"))
+        table = pd.read_parquet(out / folder / TRIALS).set_index("trial").loc[[trial]].reset_index()
         config = SearchConfig(objectives=OBJECTIVES, **SETTINGS, **extra)
         run_dir = out / "confirm" / label
-        write_front_run(run_dir, table, {trial: study.trials[trial].params}, space, config, None)
-        candidate = space.candidate(study.trials[trial].params)
+        chosen, mutant = study.trials[trial].params, study.trials[trial].user_attrs.get(MUTANT_ATTR)
+        write_front_run(run_dir, table, {trial: chosen}, space, config, None, {trial: mutant} if mutant else None)
+        candidate = space.candidate(chosen)
         settings = candidate.settings
         flags = compile_flags(settings)
         command = ["cnas", "latency", str(run_dir / FRONT_DIR), "--units", "1,2", "--placement", "predicted",
                    "--transport", "shm", "--repeats", str(args.repeats), *flags]
         print("$", shlex.join(command), flush=True)
+        if args.dry_run:
+            continue
         subprocess.run(command, check=True)
         latency = pd.read_parquet(run_dir / FRONT_DIR / "latency.parquet")
         rows[label] = {"trial": trial, "command": shlex.join(command),
                        "predicted_8_units_ms": float(table["latency"].iloc[0]),
-                       "predicted_2_units_ms": predict_latency(candidate.dag(), 2, SETTINGS["profile"],
+                       "predicted_2_units_ms": predict_latency(trial_dag(space, chosen, mutant), 2, SETTINGS["profile"],
                                                                settings=settings).pred_latency_ms,
                        "measured": latency[["units", "placement", "median_ms"]].to_dict("records")}
+    if args.dry_run:
+        return
     payload = {"commit": git_commit(MEASURED_CODE), "rows": rows, "load_average": load_average()}
     lines = ["# bench_search confirm: measured latency (cnas latency, 1 and 2 units)", "",
              f"Commit `{payload['commit']}`, load average {payload['load_average']}.", ""]
@@ -403,6 +414,7 @@ def main() -> None:
     c = sub.add_parser("confirm", help="measured 2-unit latency of the two picked architectures (quiet host)")
     c.add_argument("--out", default=OUT)
     c.add_argument("--repeats", type=int, default=50)
+    c.add_argument("--dry-run", action="store_true", help="build the runs and print the cnas latency commands only")
     args = parser.parse_args()
     {"run": run, "report": report, "mutate": mutate, "confirm": confirm}[args.what](args)
 
