@@ -205,6 +205,8 @@ def report(args) -> None:
         "coverage": {"nsga2_covers_random": coverage(np.array(a["front"]), np.array(b["front"])),
                      "random_covers_nsga2": coverage(np.array(b["front"]), np.array(a["front"]))},
         "latency_ratio_at_floor": best / dp_median_latency if best is not None else None,
+        "latency_ratio_at_floor_per_arm": {name: m["best_latency_at_floor_ms"] / dp_median_latency
+                                           for name, m in metrics.items() if m["best_latency_at_floor_ms"] is not None},
         "targets": {"hypervolume_ratio": f">= {TARGET_HV}", "latency_ratio_at_floor": f"<= {TARGET_LATENCY}"},
         "arms": metrics,
         "load_average": load_average(),
@@ -255,6 +257,8 @@ def markdown(p: dict) -> str:
         f"Best NSGA-II latency at accuracy >= the DP-default median, over the DP-default median latency "
         f"({p['dp_default_median_latency_ms']:.4g} ms): **{fmt(p['latency_ratio_at_floor'], '.2f')}** "
         f"(target {p['targets']['latency_ratio_at_floor']}).",
+        "Best latency at accuracy >= floor over the DP-default median latency, per arm: "
+        + ", ".join(f"{LABELS[n]} {r:.2f}" for n, r in p["latency_ratio_at_floor_per_arm"].items()) + ".",
         f"Families on the NSGA-II front: {a['generators_on_front']}. Trials predicted faster split: "
         f"NSGA-II {a['split_share']:.0%}, random {b['split_share']:.0%}.",
         f"Load average {p['load_average']} at the end; {p['host']}.",
@@ -313,6 +317,9 @@ def mutate(args) -> None:
         "mutant_s_median": float(mutants["duration_s"].median()) if len(mutants) else None,
         "reference_point": reference, "accuracy_floor": floor, "rows": rows,
         "hypervolume_gain": rows["sampled + mutants"]["hypervolume"] / rows["sampled"]["hypervolume"],
+        "dp_default_median_latency_ms": summary["dp_default_median_latency_ms"],
+        "latency_ratio_at_floor": {label: r["best_latency_at_floor_ms"] / summary["dp_default_median_latency_ms"]
+                                   for label, r in rows.items() if r["best_latency_at_floor_ms"] is not None},
         "hypervolume_ratio_vs_random": rows["sampled + mutants"]["hypervolume"]
                                        / summary["arms"]["dp-random"]["hypervolume"],
         "load_average": load_average(),
@@ -332,6 +339,9 @@ def mutate(args) -> None:
         f"{reference[1]:.4g}; floor {floor:.4g}).", "", *table_rows, "",
         f"Hypervolume with the mutants / without: **{payload['hypervolume_gain']:.3f}**; against random DP "
         f"sampling's (bench_search.md): {payload['hypervolume_ratio_vs_random']:.2f}.",
+        "Best latency at the floor over the DP-default median latency "
+        f"({payload['dp_default_median_latency_ms']:.4g} ms): "
+        + ", ".join(f"{label} {r:.2f}" for label, r in payload["latency_ratio_at_floor"].items()) + ".",
         f"Load average {payload['load_average']} at the end.", "",
     ])
     write(payload, "bench_search_mutate", text)
