@@ -41,6 +41,20 @@ def shapes(dag, settings):
     return [(p.out_channels, p.out_size) for p in plan_network(dag, settings) if p.role == "block"]
 
 
+def assert_module_is_the_shape_pass(dag, settings, table):
+    """The built network has the table's parameters, output shapes and FLOPs, exactly."""
+    net = build_network(dag, settings, init_seed=0).eval()
+    assert sum(p.numel() for p in net.parameters()) == table["params"].sum()
+    seen = {}
+    for v in net.order:
+        net.blocks[str(v)].register_forward_hook(lambda m, i, o, v=v: seen.__setitem__(v, tuple(o.shape[1:])))
+    image = torch.randn(1, 3, settings.image_size, settings.image_size, generator=torch.Generator().manual_seed(0))
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(image)
+    assert seen == table["out_shape"].to_dict()
+    assert counter.get_total_flops() == table["flops"].sum()
+
+
 def test_per_block_stages_the_marked_vertices_and_greedy_blocks_between_them_up_to_the_cap():
     # 0 stem -> 1 (stage) -> 2 -> 3 -> 4 (stage) -> 5 -> 6 output; stem 8, cap 32, 32 px.
     settings = CompileSettings(stem_channels=8, channel_cap=32, staging="greedy")
@@ -122,16 +136,7 @@ def test_built_module_agrees_with_the_shape_pass(settings):
     dag = cnas.generate("fb-randwire", nodes=5, seed=1)
     table = shape_pass(dag, settings)
     assert table["staged"].sum() > len(dagmod.stage_vertices(dag))  # blocks inside stages staged
-    net = build_network(dag, settings, init_seed=0).eval()
-    assert sum(p.numel() for p in net.parameters()) == table["params"].sum()
-    seen = {}
-    for v in net.order:
-        net.blocks[str(v)].register_forward_hook(lambda m, i, o, v=v: seen.__setitem__(v, tuple(o.shape[1:])))
-    image = torch.randn(1, 3, settings.image_size, settings.image_size, generator=torch.Generator().manual_seed(0))
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        net(image)
-    assert seen == table["out_shape"].to_dict()
-    assert counter.get_total_flops() == table["flops"].sum()
+    assert_module_is_the_shape_pass(dag, settings, table)
 
 
 def test_scaling_survives_run_tables_records_and_graph_json(tmp_path):
@@ -210,12 +215,7 @@ def test_any_per_block_dag_compiles_as_the_shape_pass_says(case):
         return
     assert marked <= set(table.index[table["staged"]])
     assert table["out_channels"].drop(dag.graph["output"]).max() <= settings.channel_cap
-    net = build_network(dag, settings, init_seed=0).eval()
-    assert sum(p.numel() for p in net.parameters()) == table["params"].sum()
-    image = torch.randn(1, 3, settings.image_size, settings.image_size, generator=torch.Generator().manual_seed(0))
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        net(image)
-    assert counter.get_total_flops() == table["flops"].sum()
+    assert_module_is_the_shape_pass(dag, settings, table)
     prescribed = dag.copy()
     prescribed.graph["scaling"] = "prescribed"
     assert set(shape_pass(prescribed, settings).query("staged").index) == marked
