@@ -83,6 +83,25 @@ def test_blocks_leave_the_image_the_marked_stagings_after_them_need():
         plan_network(chain(4, (), "per-block"), settings.replace(image_size=4))
 
 
+def test_a_small_fb_randwire_stages_where_worked_out_by_hand():
+    # 5 vertices per stage: WS(5, k=4) is the complete graph, so in id order every stage is
+    # 2 -> 3 -> ... -> 6 with every forward edge; merges 1, 7, 13 (before each stage).
+    dag = cnas.generate("fb-randwire", nodes=5, seed=1)
+    assert dagmod.stage_vertices(dag) == [1, 7, 13]
+    assert sorted(dag.pred[6]) == [2, 3, 4, 5] and sorted(dag.succ[6]) == [7]
+    greedy = CompileSettings(staging="greedy")
+    # 1: 32 -> 64 ch, 16 px. 2, 3 stage greedily (64 -> 128 -> 256, 8 then 4 px, room for the
+    # two merges after them: 4 >= 2**2); 4-6 are at the cap. Merges 7 and 13 pool: 2, 1 px.
+    plans = plan_network(dag, greedy)
+    assert [p.vertex for p in plans if p.staged] == [1, 2, 3, 7, 13]
+    assert shapes(dag, greedy)[:7] == [(64, 16), (128, 8), (256, 4), (256, 4), (256, 4), (256, 4), (256, 2)]
+    assert shapes(dag, greedy)[-1] == (256, 1)
+    # At 16 px blocks 3-6 would leave 2 px for two merges: they keep 128 ch and 4 px, and
+    # merge 7 widens to 256 (2 px), merge 13 only pools (1 px).
+    small = [p for p in plan_network(dag, greedy.replace(image_size=16)) if p.staged]
+    assert [(p.vertex, p.out_channels, p.out_size) for p in small] == [(1, 64, 8), (2, 128, 4), (7, 256, 2), (13, 256, 1)]
+
+
 def test_fb_randwire_merges_always_stage_and_its_blocks_follow_the_draw():
     dag = cnas.generate("fb-randwire", nodes=6, seed=2)
     assert dag.graph["scaling"] == "per-block" and dag.graph["params"]["scaling"] == "per-block"
