@@ -151,8 +151,7 @@ def test_host_profile_measures_and_loads(tmp_path):
 def test_unit_overhead_is_what_the_chain_took_beyond_its_blocks():
     """The chain's blocks predicted by a compute model, then a chain measured 20 us a
     block slower: that is the overhead the profile adds; never negative."""
-    from concurrent_nas import generate
-    from concurrent_nas.placement.distributed import PROBE_CHAIN_BLOCKS, PROBE_CHAIN_IMAGE
+    from concurrent_nas.placement.distributed import PROBE_CHAIN_BLOCKS, PROBE_CHAIN_IMAGE, probe_chain
     from concurrent_nas.predict.hostprofile import unit_overhead_s
     from concurrent_nas.predict.profiles import ComputeModel
     from concurrent_nas.shapes import CompileSettings, plan_network
@@ -160,6 +159,7 @@ def test_unit_overhead_is_what_the_chain_took_beyond_its_blocks():
     compute = ComputeModel(1e10, 0.0, 1e-4)
     assert unit_overhead_s(compute, 0.0) == 0.0  # faster than the model: no extra, never negative
 
-    plans = plan_network(generate("chain", PROBE_CHAIN_BLOCKS, seed=0), CompileSettings(image_size=PROBE_CHAIN_IMAGE))
+    plans = plan_network(probe_chain(), CompileSettings(image_size=PROBE_CHAIN_IMAGE))
+    assert len(plans) == PROBE_CHAIN_BLOCKS + 2
     model_s = sum(1e-4 + p.flops / 1e10 for p in plans)
     assert unit_overhead_s(compute, model_s + 20e-6 * len(plans)) == pytest.approx(20e-6)

@@ -273,13 +273,19 @@ def probe_transfers(transport: str = "gloo", *, sizes=PROBE_SIZES, repeats: int 
     return model, pd.DataFrame(rows)
 
 
+def probe_chain() -> nx.DiGraph:
+    """The message-cost probe's DAG: input, :data:`PROBE_CHAIN_BLOCKS` blocks, output, in a line."""
+    dag = nx.path_graph(PROBE_CHAIN_BLOCKS + 2, create_using=nx.DiGraph)
+    dag.graph.update(input=0, output=PROBE_CHAIN_BLOCKS + 1)
+    return dag
+
+
 def _chain_probe(transport, model: TransferModel, *, repeats, warmup, timeout_s, free_cores):
     """``model`` with ``wake_s`` from a chain run on one unit and alternating over two."""
-    from ..generators import generate
     from ..shapes import CompileSettings
     from .plan import build_plan
 
-    dag = generate("chain", PROBE_CHAIN_BLOCKS, seed=0)
+    dag = probe_chain()
     settings = CompileSettings(image_size=PROBE_CHAIN_IMAGE)
     order = list(nx.topological_sort(dag))
     placements = {"chain-one": {v: 0 for v in order},

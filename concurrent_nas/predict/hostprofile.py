@@ -131,11 +131,10 @@ def unit_overhead_s(compute: ComputeModel, chain_s: float) -> float:
     and the unit's scheduler runs between blocks; timed alone, in a loop, a block has
     neither (122 us a block beyond the isolated 143 us on this host, 2026-12-02).
     """
-    from ..generators import generate
-    from ..placement.distributed import PROBE_CHAIN_BLOCKS, PROBE_CHAIN_IMAGE
+    from ..placement.distributed import PROBE_CHAIN_IMAGE, probe_chain
     from .predict import block_seconds
 
-    dag = generate("chain", PROBE_CHAIN_BLOCKS, seed=0)
+    dag = probe_chain()
     host = DeviceProfile("probe", ("unit0",), compute, LinkModel(0.0, 1.0))
     seconds, _, _ = block_seconds(dag, host, CompileSettings(image_size=PROBE_CHAIN_IMAGE))
     return max(0.0, (chain_s - sum(seconds.values())) / len(seconds))
