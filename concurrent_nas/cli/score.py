@@ -45,7 +45,7 @@ def register(sub) -> None:
     p.add_argument("--force", action="store_true", help="replace RUN/scores.parquet made with other settings, or an existing --out file")
     p.add_argument("--summary", dest="format", choices=["table", "json"], default="table", help="summary printed as a text table (default) or JSON")
     p.add_argument("--profile", metavar="NAME|FILE",
-                   help="also predict latency on this device profile (shipped: paper, edge; or a TOML file from "
+                   help="also predict latency on this device profile (shipped: paper, edge, multicore; or a TOML file from "
                    "`cnas profile`) into RUN/predicted.parquet: pred_latency_ms, pred_speedup, cp_bound, placement")
     add_compile_options(p)
     add_deprecated_aliases(p, {"--seed": "--partition-seed", "--workers": "--processes",
