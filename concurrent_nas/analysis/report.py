@@ -133,7 +133,7 @@ def _score_kwargs(recorded: dict) -> dict:
 
 
 def build_report(
-    runs: Sequence[Run], *, arch_id: int = 0, draw_units: Sequence[int] = (2, 4, 8),
+    runs: Sequence[Run], *, arch_id: int | None = None, draw_units: Sequence[int] = (2, 4, 8),
     progress=None,
 ) -> Report:
     """Figures, summary tables and notes for loaded runs.
@@ -142,8 +142,9 @@ def build_report(
     ----------
     runs : sequence of Run
         From :func:`load_runs`.
-    arch_id : int, default 0
-        Architecture of the first run drawn in Fig. 11.
+    arch_id : int, optional
+        Architecture of the first run drawn in Fig. 11 (default: its lowest id; a
+        search's front keeps its trial numbers, so 0 may not be there).
     draw_units : sequence of int, default (2, 4, 8)
         Unit counts drawn in Fig. 11 (partitions from ``scores.parquet`` where it has
         them, otherwise computed with :func:`concurrent_nas.scoring.score_architecture`).
@@ -156,6 +157,8 @@ def build_report(
     """
     step = progress or (lambda n: None)
     ids = runs[0].architectures["arch_id"]
+    if arch_id is None:
+        arch_id = int(ids.min())
     if arch_id not in set(ids):
         raise CnasError(f"{runs[0].path} has no architecture {arch_id} (ids {ids.min()}..{ids.max()}); choose --arch")
     report = Report(runs=list(runs))
@@ -378,7 +381,7 @@ def report_runs(
     runs: Sequence[str | Path],
     out: str | Path | None = None,
     *,
-    arch_id: int = 0,
+    arch_id: int | None = None,
     draw_units: Sequence[int] = (2, 4, 8),
     formats: Sequence[str] = ("png", "svg"),
     force: bool = False,

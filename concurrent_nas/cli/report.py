@@ -17,7 +17,7 @@ def register(sub) -> None:
     )
     p.add_argument("runs", nargs="+", metavar="RUN", help="run directories (made by `cnas sample`, scored by `cnas score`)")
     p.add_argument("--out-dir", dest="out", help="output directory (default RUN/report for the first RUN)")
-    p.add_argument("--arch", type=int, default=0, help="architecture of the first RUN drawn in Fig. 11 (default 0)")
+    p.add_argument("--arch", type=int, help="architecture of the first RUN drawn in Fig. 11 (default: its lowest id)")
     p.add_argument("--draw-units", default="2,4,8", help="unit counts drawn in Fig. 11 (default 2,4,8)")
     p.add_argument("--figure-formats", dest="format", default="png,svg", help="figure formats: png, svg, pdf (default png,svg)")
     p.add_argument("--force", action="store_true", help="replace an existing --out-dir")
