@@ -88,9 +88,12 @@ def test_force_refuses_to_delete_results_unless_told_to_discard_them(scored, cap
 
 def test_ctrl_c_during_sample_says_nothing_was_written(tmp_path):
     # A real SIGINT to a child that is sampling (it signals itself after 5 architectures).
+    # The child restores Python's own SIGINT handler: it inherits an ignored SIGINT from
+    # a pytest-xdist worker, and Python then keeps ignoring it (a terminal's cnas does not).
     out = tmp_path / "big"
     child = (
         "import os, signal, sys\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "from concurrent_nas import sampling\n"
         "record = sampling.architecture_record\n"
         "made = []\n"
