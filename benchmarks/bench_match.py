@@ -183,7 +183,11 @@ def main() -> None:
     p.add_argument("--collect-only", action="store_true", help="tabulate what the runs hold, train nothing")
     p.add_argument("--commit", help="with --collect-only: the commit the runs were trained at (default HEAD)")
     p.add_argument("--note", default="", help="a sentence for the results file (scope, interruptions)")
+    p.add_argument("--label", default="", help="write bench_match_LABEL.{json,md} and its own figure (a partial study)")
     args = p.parse_args()
+    suffix = f"_{args.label}" if args.label else ""
+    name = f"bench_match{suffix}"
+    fig = FIGURE.with_name(f"{FIGURE.stem}{suffix}.png")
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     commit = args.commit or git_commit(TRAINING_CODE)
     todo = jobs(args)
@@ -191,7 +195,7 @@ def main() -> None:
     acc = collect(args)
     summary = summarize(acc)
     print(summary.to_string())
-    figure(acc, FIGURE)
+    figure(acc, fig)
     results = {
         "commit": commit, "started": started, "finished": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "command": shlex.join(["python", *sys.argv]), "load_average_end": os.getloadavg(), "note": args.note,
@@ -203,7 +207,7 @@ def main() -> None:
                        ].to_dict("records"),
     }  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "bench_match.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     lines = [
         "# bench_match: capacity-matched accuracy on digits", "",
         f"commit `{commit}`, {started} to {results['finished']}; command `{results['command']}`", "",
@@ -212,13 +216,13 @@ def main() -> None:
         "all other settings at `cnas train`'s defaults. mean/std over all (architecture, seed) runs; "
         "`std_of_seed_means` is the spread of the per-seed means.", "",
         markdown_table(summary, float_format=lambda v: f"{v:.3g}" if abs(v) < 1 else f"{v:.2f}"), "",
-        f"![accuracy against params](../../docs/figures/{FIGURE.name})", "",
+        f"![accuracy against params](../../docs/figures/{fig.name})", "",
         "jobs (priority order):", "",
         *[f"    {c}" for job in results["jobs"] for c in job["commands"]], "",
         f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (2 shared cores)", "",
     ]  # fmt: skip
-    (RESULTS / "bench_match.md").write_text("\n".join(lines))
-    print(f"wrote {RESULTS / 'bench_match.md'} and {FIGURE}")
+    (RESULTS / f"{name}.md").write_text("\n".join(lines))
+    print(f"wrote {RESULTS / f'{name}.md'} and {fig}")
 
 
 if __name__ == "__main__":
