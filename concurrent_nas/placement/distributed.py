@@ -231,8 +231,8 @@ def probe_transfers(transport: str = "gloo", *, sizes=PROBE_SIZES, repeats: int 
 
     Ping-pongs of every size give latency, bandwidth and the sender's CPU time: there the
     receiver is waiting, hot, when a message lands. In a placed inference it has often
-    been blocked for a while, and on this VM a message then costs several times more
-    (0.5-0.8 ms with gloo against 0.1 ms in a ping-pong, measured 2026-12-02). So, with
+    been blocked for a while, and on this VM a gloo message then costs 0.2-0.5 ms more
+    than its 0.1 ms ping-pong (benchmarks/results/latency_probe.md). So, with
     ``chain``, a chain of :data:`PROBE_CHAIN_BLOCKS` blocks is also run by the real units,
     once on unit 0 and once alternating between the units; what each message adds beyond
     the ping-pong model becomes ``wake_s``.
@@ -291,16 +291,14 @@ def _chain_probe(transport, model: TransferModel, *, repeats, warmup, timeout_s,
     placements = {"chain-one": {v: 0 for v in order},
                   "chain-alternating": {v: i % 2 for i, v in enumerate(order)}}
     placements["chain-alternating"][order[-1]] = 0  # the output stays on unit 0
-    medians, out = {}, []
+    out = []
     for name, assignment in placements.items():
         plan = build_plan(dag, assignment, 2)
         res = measure_placed(make_config(dag, settings, plan, transport=transport, repeats=repeats, warmup=warmup,
                                          timeout_s=timeout_s, free_cores=free_cores))
-        medians[name] = float(np.median(res["latency_s"]))
-        nbytes = plan.bytes_sent(res["out_bytes"], res["image_bytes"])
-        out.append((name, nbytes, len(plan.transfers), res["latency_s"]))
-    _, nbytes, messages, _ = out[1]
+        out.append((name, plan.bytes_sent(res["out_bytes"], res["image_bytes"]), len(plan.transfers), res["latency_s"]))
+    (_, _, _, one), (_, nbytes, messages, alternating) = out
     # What the ping-pong model already charges for these messages on the chain's path.
     charged = messages * (model.latency_s + model.send_cpu_s) + nbytes / model.bandwidth_Bps
-    extra = (medians["chain-alternating"] - medians["chain-one"] - charged) / messages
+    extra = (float(np.median(alternating)) - float(np.median(one)) - charged) / messages
     return replace(model, wake_s=max(extra, 0.0)), out

@@ -87,7 +87,7 @@ class PlacementEvaluator:
                 for b in range(self.units):
                     if a != b:
                         h = self.costs.hops(physical[a], physical[b])
-                        links[(a, b)] = TransferModel(h * t.latency_s, t.bandwidth_Bps / h, t.send_cpu_s, t.source, t.wake_s)
+                        links[(a, b)] = TransferModel(h * t.latency_s, t.bandwidth_Bps / h, t.send_cpu_s, t.source)
         self.calls += 1
         return simulate(plan, self.costs.vertex_s, self.costs.out_bytes, self.costs.image_bytes,
                         self.costs.transfer, links=links)

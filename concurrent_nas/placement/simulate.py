@@ -147,6 +147,7 @@ def simulate(
     links : mapping (int, int) -> TransferModel, optional
         Cost of a message from unit ``src`` to unit ``dst`` where it differs from
         ``transfer`` (units on a line or a star, where a message crosses several hops).
+        Waking a blocked receiver is the receiver's cost: ``transfer.wake_s`` for every link.
 
     Returns
     -------

@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import CnasError
 from ..rundir import atomic_output
 from ..shapes import CompileSettings, plan_network
+from .predict import bytes_moved
 from .profiles import ComputeModel, DeviceProfile, LinkModel, profile_to_toml
 
 #: The grid ``cnas profile`` times: channels x sizes x inputs per block.
@@ -97,8 +98,8 @@ def time_blocks(channels=CHANNELS, sizes=SIZES, inputs=INPUTS, *, repeats: int =
                         block(xs)
                         if i >= 3:
                             times.append(time.perf_counter() - start)
-                moved = (sum(ci * si * si for ci, si in plan.in_shapes) + plan.params) * 4 + plan.out_bytes
-                rows.append({"channels": c, "size": s, "inputs": k, "flops": plan.flops, "bytes": moved,
+                rows.append({"channels": c, "size": s, "inputs": k, "flops": plan.flops,
+                             "bytes": bytes_moved(plan, settings.bytes_per_element),
                              "seconds": float(np.median(times))})
     return rows
 
@@ -132,12 +133,11 @@ def unit_overhead_s(compute: ComputeModel, chain_s: float) -> float:
     neither (122 us a block beyond the isolated 143 us on this host, 2026-12-02).
     """
     from ..placement.distributed import PROBE_CHAIN_IMAGE, probe_chain
-    from .predict import block_seconds
 
-    dag = probe_chain()
-    host = DeviceProfile("probe", ("unit0",), compute, LinkModel(0.0, 1.0))
-    seconds, _, _ = block_seconds(dag, host, CompileSettings(image_size=PROBE_CHAIN_IMAGE))
-    return max(0.0, (chain_s - sum(seconds.values())) / len(seconds))
+    settings = CompileSettings(image_size=PROBE_CHAIN_IMAGE)
+    plans = plan_network(probe_chain(), settings)
+    model_s = sum(compute.seconds(p.flops, bytes_moved(p, settings.bytes_per_element)) for p in plans)
+    return max(0.0, (chain_s - model_s) / len(plans))
 
 
 def measure_host_profile(options: ProfileOptions | None = None) -> tuple[DeviceProfile, Path]:

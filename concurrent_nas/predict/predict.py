@@ -71,6 +71,11 @@ class LatencyPrediction:
                 "cp_bound": self.cp_bound, "placement": self.placement, "assignment": list(self.assignment)}
 
 
+def bytes_moved(plan, bytes_per_element: int) -> int:
+    """Bytes a block moves: its inputs, its weights and its output (a shape-pass plan)."""
+    return (sum(c * s * s for c, s in plan.in_shapes) + plan.params) * bytes_per_element + plan.out_bytes
+
+
 def block_seconds(dag: nx.DiGraph, profile: DeviceProfile, settings: CompileSettings | None = None, plans=None):
     """Per-vertex compute seconds under ``profile``, output bytes and image bytes.
 
@@ -85,8 +90,7 @@ def block_seconds(dag: nx.DiGraph, profile: DeviceProfile, settings: CompileSett
     bpe = settings.bytes_per_element
     seconds, out_bytes = {}, {}
     for p in plans if plans is not None else plan_network(dag, settings):
-        moved = (sum(c * s * s for c, s in p.in_shapes) + p.params) * bpe + p.out_bytes
-        seconds[p.vertex] = profile.compute.seconds(p.flops, moved)
+        seconds[p.vertex] = profile.compute.seconds(p.flops, bytes_moved(p, bpe))
         out_bytes[p.vertex] = p.out_bytes
     image_bytes = settings.in_channels * settings.image_size ** 2 * bpe
     return seconds, out_bytes, image_bytes
